@@ -1,0 +1,149 @@
+/*
+ * qc_private.h - declarations shared between libquotachk's modules.
+ * Never installed; nothing here is part of the ABI.
+ */
+#ifndef QC_PRIVATE_H
+#define QC_PRIVATE_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "quotachk.h"
+
+#define QC_PRINTFLIKE(f, a) __attribute__((format(printf, f, a)))
+
+/* A message buffer owned by a handle (config, client). */
+#define QC_ERRMSG_MAX 512
+void qc_errmsg_set(char *errmsg, const char *fmt, ...) QC_PRINTFLIKE(2, 3);
+
+/* Copy src into dst of size dstsize; returns -1 (dst truncated) if too long. */
+int qc_strlcpy(char *dst, const char *src, size_t dstsize);
+
+/* ---- config.c ---- */
+/*
+ * Values the library itself uses, resolved once from a qc_config_t so the
+ * client does not parse strings per query.
+ */
+struct qc_settings {
+	char imap_url[512];
+	int tls_required;
+	char ca_file[512];
+	char user[256];
+	char password_file[512];
+	char authzid[256];
+	char mailbox_format[256];
+	char recipient_delimiter[32];
+	char domains[1024];
+	uint64_t timeout_ms;
+};
+void qc_config_settings(const qc_config_t *config, struct qc_settings *s_r);
+int qc_parse_time_ms(const char *text, uint64_t *ms_r);
+
+/* ---- address.c ---- */
+/*
+ * Expand a template (%u %d %a %%) for a normalised local part and domain.
+ * When dot_to_caret is set, '.' in %u becomes '^' (Cyrus with '.' as
+ * separator).  Returns QC_OK, QC_ERR_ADDRESS (too long, %d without domain)
+ * or QC_ERR_CONFIG (unknown escape).
+ */
+int qc_template_expand(const char *tmpl, const char *local,
+		       const char *domain, int dot_to_caret, char *out,
+		       size_t outsize);
+/* Split and normalise an address: strip the extension, lower-case. */
+int qc_address_split(const char *address, const char *delimiters,
+		     char *local_r, size_t local_size, char *domain_r,
+		     size_t domain_size);
+int qc_domain_listed(const char *domains, const char *domain);
+int qc_template_needs_address(const char *tmpl);
+/* qc_address_to_mailbox() on resolved settings (used per query). */
+int qc_settings_map_address(const struct qc_settings *s, const char *address,
+			    char separator, char *mailbox_r,
+			    size_t mailbox_size, int *checked_r);
+
+/* ---- imap_quote.c ---- */
+/*
+ * Write name as an IMAP quoted string ("..." with \ and " escaped) into
+ * out.  Refuses (QC_ERR_ADDRESS) NUL, CR, LF, any control or 8-bit byte,
+ * so the result can never end a command line or open a literal.
+ */
+int qc_imap_quote(const char *name, char *out, size_t outsize);
+
+/* ---- imap_parse.c: pure, no I/O ---- */
+/*
+ * Length of the first complete server response in buf (a line ending in
+ * CRLF, with any {N} literals and the text after them), or 0 when more
+ * bytes are needed, or -1 when the response is malformed (a literal size
+ * out of range).
+ */
+long qc_imap_response_length(const char *buf, size_t len);
+
+enum qc_imap_status { QC_IMAP_OK, QC_IMAP_NO, QC_IMAP_BAD, QC_IMAP_BYE,
+		      QC_IMAP_UNTAGGED, QC_IMAP_OTHER };
+
+/* Classify one complete response; for tagged ones compare with tag. */
+enum qc_imap_status qc_imap_classify(const char *resp, size_t len,
+				     const char *tag, const char **text_r,
+				     size_t *text_len_r);
+
+/*
+ * Fold every response of one GETQUOTAROOT exchange (the untagged lines and
+ * the tagged completion, concatenated) into a quota.  Returns QC_OK with
+ * *verdict_r = QC_VERDICT_FITS / NO_QUOTA / NO_MAILBOX, QC_ERR_SERVER for
+ * another NO, QC_ERR_PROTOCOL for BAD or garbage, QC_ERR_CLOSED for BYE.
+ * The server's text of a failure is copied to errtext.
+ */
+int qc_quota_parse(const char *buf, size_t len, const char *tag,
+		   const char *mailbox, struct qc_quota *quota_r,
+		   enum qc_verdict *verdict_r, char *errtext,
+		   size_t errtext_size);
+
+/*
+ * LIST responses: calls fn for each "* LIST (flags) SEP NAME" with the
+ * separator (0 for NIL) and the decoded name.
+ */
+typedef int qc_list_line_fn(char separator, const char *name, void *ctx);
+int qc_list_parse(const char *buf, size_t len, const char *tag,
+		  qc_list_line_fn *fn, void *ctx, char *errtext,
+		  size_t errtext_size);
+
+/* ---- password.c ---- */
+/*
+ * Read the first line of a password file that must not be readable by
+ * others.  The caller wipes and frees the returned string.
+ */
+int qc_password_read(const char *path, char **password_r, char *errmsg);
+void qc_password_free(char **password);
+
+/* ---- transport.c ---- */
+struct qc_transport;
+struct qc_transport_params {
+	const char *url;
+	int tls_required;
+	const char *ca_file;
+	const char *user;
+	const char *password;
+	const char *authzid; /* NULL or "" for none */
+	uint64_t timeout_ms;
+};
+int qc_transport_open(const struct qc_transport_params *params,
+		      struct qc_transport **transport_r, char *errmsg);
+void qc_transport_close(struct qc_transport **transport);
+/*
+ * Send one command (the tag is added) and collect every response up to
+ * its tagged completion into *resp_r / *resp_len_r (owned by the
+ * transport, valid until the next exchange).  tag_r gets the tag used.
+ */
+int qc_transport_exchange(struct qc_transport *transport,
+			  const char *command, uint64_t timeout_ms,
+			  size_t max_response, const char **resp_r, size_t *resp_len_r,
+			  char *tag_r, size_t tag_size, char *errmsg);
+int qc_transport_is_fresh(const struct qc_transport *transport);
+const char *qc_transport_authzid(const struct qc_transport *transport);
+/* Non-zero when an idle connection has something to read: between
+ * exchanges that can only be a BYE (autologout) or end of stream. */
+int qc_transport_idle_closed(struct qc_transport *transport);
+/* qc_transport_open() result for "login refused: no such user". */
+#define QC_TRANSPORT_NO_USER 1
+
+#endif

@@ -1,0 +1,146 @@
+#!/bin/bash
+# Install what the quotachk build and integration tests need (Debian 12, root).
+#
+#   install-deps.sh                 install missing packages, ensure Cyrus imapd
+#   install-deps.sh --print-imapd   same, then print the path of the imapd binary
+#   install-deps.sh --imapd-only [--print-imapd]
+#                                   only ensure the imapd binary (no package
+#                                   check; used by cyrus.sh at every start)
+#
+# Idempotent and a fast no-op when everything is present (one dpkg-query).
+#
+# Why imapd is special: the cyrus-imapd package conflicts with dovecot-imapd
+# (both "imap-server"), and we need both servers.  cyrus-imapd only ships
+# imapd/idled/squatter, whose libraries come from cyrus-common, so we
+# "apt-get download" the cyrus-imapd .deb of exactly cyrus-common's version and
+# unpack it with dpkg-deb -x into a cache directory; dpkg's state is untouched.
+# Cache: ${QC_CACHE_DIR:-/var/cache/quotachk-test}/cyrus-imapd-<version>/
+set -eu
+# The cache is used by the cyrus user (imapd is exec'd after master drops
+# root): never let a restrictive caller umask make it unreadable.
+umask 022
+
+QC_LOG_NAME=install-deps.sh
+. "$(dirname "$0")/lib.sh"
+
+CACHE_DIR=${QC_CACHE_DIR:-/var/cache/quotachk-test}
+
+PACKAGES=(
+    cyrus-common cyrus-admin sasl2-bin libsasl2-modules
+    dovecot-core dovecot-imapd postfix swaks curl openssl
+    libcurl4-openssl-dev libjson-c-dev libcriterion-dev
+    autoconf automake libtool pkg-config make gcc python3
+    valgrind clang libclang-rt-14-dev
+)
+
+# missing_packages: print the PACKAGES that are not fully installed.
+missing_packages() {
+    local installed
+    # Unknown packages make dpkg-query exit 1; their names are simply absent
+    # from the output, which is all we need.
+    installed=" $(dpkg-query -W -f='${db:Status-Abbrev} ${Package}\n' "${PACKAGES[@]}" 2>/dev/null |
+        awk '$1 == "ii" { printf "%s ", $2 }') "
+    local p
+    for p in "${PACKAGES[@]}"; do
+        [[ $installed == *" $p "* ]] || echo "$p"
+    done
+}
+
+install_packages() {
+    local missing
+    mapfile -t missing < <(missing_packages)
+    ((${#missing[@]})) || return 0
+    [[ $(id -u) == 0 ]] || qc_die "missing packages (${missing[*]}); run as root"
+    qc_log "installing: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    # Without a preseed, postfix's postinst waits on a debconf dialog.
+    # "No configuration" leaves /etc/postfix/main.cf absent: the tests run
+    # private Postfix instances with their own config directory.
+    echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
+    apt-get update -q >&2
+    apt-get install -y -q -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
+        "${missing[@]}" >&2
+    mapfile -t missing < <(missing_packages)
+    ((${#missing[@]} == 0)) || qc_die "still missing after apt-get install: ${missing[*]}"
+}
+
+# ensure_imapd: print the path of a Cyrus imapd matching cyrus-common.
+ensure_imapd() {
+    # An explicit override, or a real cyrus-imapd installation, wins.
+    if [[ -n ${QC_CYRUS_IMAPD:-} ]]; then
+        [[ -x $QC_CYRUS_IMAPD ]] || qc_die "QC_CYRUS_IMAPD=$QC_CYRUS_IMAPD is not executable"
+        echo "$QC_CYRUS_IMAPD"; return 0
+    fi
+    if [[ -x /usr/lib/cyrus/bin/imapd ]]; then
+        echo /usr/lib/cyrus/bin/imapd; return 0
+    fi
+    local version dest bin
+    version=$(dpkg-query -W -f='${Version}' cyrus-common 2>/dev/null) ||
+        qc_die "cyrus-common is not installed (run install-deps.sh as root)"
+    [[ -n $version ]] || qc_die "cyrus-common is not installed (run install-deps.sh as root)"
+    dest=$CACHE_DIR/cyrus-imapd-$version
+    bin=$dest/usr/lib/cyrus/bin/imapd
+    if [[ ! -x $bin ]]; then
+        mkdir -p "$CACHE_DIR"
+        # Parallel test runs may all find the cache empty: one downloads,
+        # the others wait on the lock and then find the binary.
+        exec {lock}>"$CACHE_DIR/.lock"
+        flock "$lock"
+        if [[ ! -x $bin ]]; then
+            download_imapd "$version" "$dest"
+        fi
+        exec {lock}>&-
+    fi
+    # The binary must find its libraries (from cyrus-common) at runtime.
+    if ldd "$bin" 2>/dev/null | grep -q 'not found'; then
+        qc_die "$bin has unresolved libraries: $(ldd "$bin" | grep 'not found' | tr -s ' \n' ' ')"
+    fi
+    echo "$bin"
+}
+
+# download_imapd VERSION DEST: fetch cyrus-imapd=VERSION and unpack into DEST.
+download_imapd() {
+    local version=$1 dest=$2 tmp deb
+    tmp=$(mktemp -d "$CACHE_DIR/.dl.XXXXXX")
+    # apt drops privileges to _apt for downloads; let it write there.
+    chown _apt "$tmp" 2>/dev/null || true
+    qc_log "downloading cyrus-imapd=$version into $CACHE_DIR"
+    if ! (cd "$tmp" && apt-get download -q "cyrus-imapd=$version") >&2; then
+        # The package lists may be missing or older than cyrus-common.
+        [[ $(id -u) == 0 ]] || { rm -rf "$tmp"; qc_die "apt-get download failed (not root, cannot apt-get update)"; }
+        apt-get update -q >&2
+        (cd "$tmp" && apt-get download -q "cyrus-imapd=$version") >&2 || {
+            rm -rf "$tmp"
+            qc_die "apt-get download cyrus-imapd=$version failed"
+        }
+    fi
+    deb=$(find "$tmp" -maxdepth 1 -name 'cyrus-imapd_*.deb' -print -quit)
+    [[ -n $deb ]] || { rm -rf "$tmp"; qc_die "no .deb downloaded"; }
+    # Unpack next to the final place, then rename: a half-unpacked tree is
+    # never visible under the final name.
+    dpkg-deb -x "$deb" "$tmp/root"
+    [[ -x $tmp/root/usr/lib/cyrus/bin/imapd ]] || { rm -rf "$tmp"; qc_die "$deb has no usr/lib/cyrus/bin/imapd"; }
+    rm -rf "$dest"
+    chmod 0755 "$tmp/root"
+    mv "$tmp/root" "$dest"
+    rm -rf "$tmp"
+}
+
+main() {
+    local print= imapd_only=
+    while (($#)); do
+        case $1 in
+            --print-imapd) print=1 ;;
+            --imapd-only) imapd_only=1 ;;
+            -h | --help) sed -n '2,12p' "$0"; exit 0 ;;
+            *) qc_die "unknown argument: $1" ;;
+        esac
+        shift
+    done
+    [[ -n $imapd_only ]] || install_packages
+    local bin
+    bin=$(ensure_imapd)
+    [[ -z $print ]] || echo "$bin"
+}
+
+main "$@"

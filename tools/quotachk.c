@@ -1,0 +1,166 @@
+/*
+ * quotachk - one-shot quota check for scripts.
+ *
+ * Exit status (DESIGN section 5): 0 fits (or no quota, or the domain is
+ * not checked), 1 over quota or too large, 2 no such mailbox (or an
+ * address that cannot name one), 3 could not tell, 64 usage, 78 config.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <json-c/json.h>
+
+#include "options.h"
+
+enum { EXIT_FITS = 0, EXIT_OVER = 1, EXIT_NO_MAILBOX = 2, EXIT_UNKNOWN = 3 };
+
+static const struct tool_option options[] = {
+	{"json", 0, "print one JSON object instead of a line of text"},
+};
+enum { OPT_JSON };
+
+static int
+exit_status(int error, enum qc_verdict verdict)
+{
+	if (error == QC_ERR_ADDRESS)
+		return EXIT_NO_MAILBOX;
+	if (error == QC_ERR_CONFIG || error == QC_ERR_PASSWORD_FILE)
+		return EXIT_CONFIG;
+	if (error != QC_OK)
+		return EXIT_UNKNOWN;
+	switch (verdict) {
+	case QC_VERDICT_OVER_QUOTA:
+	case QC_VERDICT_TOO_LARGE:
+		return EXIT_OVER;
+	case QC_VERDICT_NO_MAILBOX:
+		return EXIT_NO_MAILBOX;
+	default:
+		return EXIT_FITS;
+	}
+}
+
+static json_object *
+usage_json(const struct qc_usage *u)
+{
+	json_object *o;
+
+	if (!u->limited)
+		return NULL;
+	o = json_object_new_object();
+	json_object_object_add(o, "used", json_object_new_uint64(u->used));
+	json_object_object_add(o, "limit", json_object_new_uint64(u->limit));
+	return o;
+}
+
+static void
+print_json(const char *address, uint64_t size, int error, const char *detail,
+	   enum qc_verdict verdict, const struct qc_quota *q)
+{
+	json_object *o = json_object_new_object();
+	int answered = error == QC_OK;
+
+	json_object_object_add(o, "address", json_object_new_string(address));
+	json_object_object_add(o, "mailbox", answered && q->mailbox[0] ?
+			       json_object_new_string(q->mailbox) : NULL);
+	json_object_object_add(o, "verdict", json_object_new_string(
+			       answered ? qc_verdict_name(verdict) : "error"));
+	json_object_object_add(o, "quota_root", answered && q->root[0] ?
+			       json_object_new_string(q->root) : NULL);
+	json_object_object_add(o, "storage", answered ?
+			       usage_json(&q->storage) : NULL);
+	json_object_object_add(o, "messages", answered ?
+			       usage_json(&q->messages) : NULL);
+	json_object_object_add(o, "size", json_object_new_uint64(size));
+	json_object_object_add(o, "error", answered ? NULL :
+			       json_object_new_string(detail));
+	puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+	json_object_put(o);
+}
+
+static void
+print_usage(const char *what, const struct qc_usage *u)
+{
+	if (u->limited)
+		printf(" %s=%llu/%llu", what, (unsigned long long)u->used,
+		       (unsigned long long)u->limit);
+}
+
+static void
+print_text(const char *address, uint64_t size, int error, const char *detail,
+	   enum qc_verdict verdict, const struct qc_quota *q)
+{
+	if (error != QC_OK) {
+		fprintf(stderr, "quotachk: %s: %s\n", address, detail);
+		return;
+	}
+	printf("%s: %s mailbox=%s", address, qc_verdict_name(verdict),
+	       q->mailbox[0] ? q->mailbox : "-");
+	print_usage("storage_bytes", &q->storage);
+	print_usage("messages", &q->messages);
+	printf(" size=%llu\n", (unsigned long long)size);
+}
+
+static int
+parse_size(const char *text, uint64_t *size_r)
+{
+	char *end;
+
+	if (text[0] < '0' || text[0] > '9')
+		return -1;
+	errno = 0;
+	*size_r = strtoull(text, &end, 10);
+	return errno != 0 || *end != '\0' ? -1 : 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct tool_args args;
+	qc_client_t *client = NULL;
+	struct qc_quota quota;
+	enum qc_verdict verdict = QC_VERDICT_FITS;
+	uint64_t size = 0;
+	const char *address, *detail;
+	char detail_buf[600];
+	int ret, status;
+
+	ret = tool_parse_args("quotachk", "[OPTIONS] ADDRESS [SIZE]",
+			      "Check whether a message of SIZE bytes fits "
+			      "the IMAP quota of ADDRESS.\nExit: 0 fits, 1 "
+			      "over quota or too large, 2 no such mailbox, 3 "
+			      "could not tell, 64 usage, 78 configuration.",
+			      argc, argv, options, 1, 0, &args);
+	if (ret != 0)
+		return ret < 0 ? 0 : ret;
+	if (args.npositional < 1 || args.npositional > 2 ||
+	    (args.npositional == 2 && parse_size(args.positional[1],
+						 &size) < 0)) {
+		fprintf(stderr, "quotachk: usage: quotachk [OPTIONS] ADDRESS "
+			"[SIZE]; SIZE is a number of bytes; try --help\n");
+		tool_args_free(&args);
+		return EXIT_USAGE;
+	}
+	address = args.positional[0];
+	memset(&quota, 0, sizeof(quota));
+	if (qc_library_init() != QC_OK) {
+		fprintf(stderr, "quotachk: cannot initialise libcurl\n");
+		tool_args_free(&args);
+		return EXIT_UNKNOWN;
+	}
+	ret = qc_client_new(args.config, &client);
+	if (ret == QC_OK)
+		ret = qc_client_check(client, address, size, &quota, &verdict);
+	detail = client != NULL && qc_client_errmsg(client)[0] ?
+		 qc_client_errmsg(client) : qc_strerror(ret);
+	snprintf(detail_buf, sizeof(detail_buf), "%s", detail);
+	if (args.values[OPT_JSON] != NULL)
+		print_json(address, size, ret, detail_buf, verdict, &quota);
+	else
+		print_text(address, size, ret, detail_buf, verdict, &quota);
+	status = exit_status(ret, verdict);
+	qc_client_free(client);
+	tool_args_free(&args);
+	qc_library_cleanup();
+	return status;
+}
