@@ -292,3 +292,31 @@ write_env_file() {
     printf '%s\n' "$@" >"$file.tmp"
     mv -f "$file.tmp" "$file"
 }
+
+# The named fixtures both servers get (single source of truth; tests may
+# source this file to know what to expect).  Columns:
+#   name  messages  octets-per-message  STORAGE-limit-KiB  MESSAGE-limit
+# "-" means no such limit; carol has no quota at all.  Over-quota fixtures
+# are filled first and get their (lower) limit afterwards, because the
+# servers refuse an APPEND beyond the quota.
+#   alice   300 KiB of 1000       under quota
+#   bob     300 KiB of 100        over on storage
+#   carol   no quota root / rule
+#   dave    3 KiB of 5000, 3 messages of 2   over on message count only
+#   erin    200 KiB of 200        exactly at the limit (any APPEND > 0 octets fails)
+#   canary  1 KiB of 1000         injection tests check it stays untouched
+QC_FIXTURES=(
+    "alice  3 102400 1000 -"
+    "bob    3 102400 100  -"
+    "carol  0 0      -    -"
+    "dave   3 1024   5000 2"
+    "erin   2 102400 200  -"
+    "canary 1 1024   1000 -"
+)
+# Numbered load-test users user0001..userNNNN: empty, this STORAGE limit.
+QC_NUMBERED_STORAGE_KIB=10000
+# Domain used for virtual-domain fixtures.
+QC_DOMAIN=example.test
+
+# qc_numbered_user I: user0001 style name.
+qc_numbered_user() { printf 'user%04d\n' "$1"; }

@@ -1,0 +1,90 @@
+/* test_address.c - recipient -> mailbox mapping and templates. */
+#include <criterion/criterion.h>
+
+#include "qc_private.h"
+
+struct row {
+	const char *format, *delimiter, *domains, *address;
+	char separator;
+	int ret, checked;
+	const char *mailbox;
+};
+
+static const struct row rows[] = {
+	{"auto", "+", "", "alice@example.test", '.', QC_OK, 1, "user.alice"},
+	{"auto", "+", "", "alice@example.test", '/', QC_OK, 1, "user/alice"},
+	{"auto", "+", "", "Bob+Tag@Example.TEST", '.', QC_OK, 1, "user.bob"},
+	{"auto", "+", "", "john.doe@x.test", '.', QC_OK, 1, "user.john^doe"},
+	{"auto", "+", "", "john.doe@x.test", '/', QC_OK, 1, "user/john.doe"},
+	{"auto", "+-", "", "bob-lists@x.test", '.', QC_OK, 1, "user.bob"},
+	{"auto", "+", "", "+tag@x.test", '.', QC_OK, 1, "user.+tag"},
+	{"user.%u", "+", "", "ALICE@x.test", 0, QC_OK, 1, "user.alice"},
+	{"user/%u@%d", "+", "", "Bob+x@Example.Test", 0, QC_OK, 1,
+	 "user/bob@example.test"},
+	{"user.%u@%d", "+", "", "bob@example.test.", 0, QC_OK, 1,
+	 "user.bob@example.test"},
+	{"INBOX", "+", "", "bob@example.test", 0, QC_OK, 1, "INBOX"},
+	{"%a", "+", "", "bob@example.test", 0, QC_OK, 1, "bob@example.test"},
+	{"100%%/%u", "+", "", "bob@example.test", 0, QC_OK, 1, "100%/bob"},
+	{"user.%u", "+", "", "bob", 0, QC_OK, 1, "user.bob"},
+	{"user.%u@%d", "+", "", "bob", 0, QC_ERR_ADDRESS, 1, NULL},
+	{"user.%u", "+", "example.test", "bob@other.test", 0, QC_OK, 0, NULL},
+	{"user.%u", "+", "a.test, example.test", "bob@EXAMPLE.test", 0, QC_OK,
+	 1, "user.bob"},
+	{"user.%u", "+", ".example.test", "bob@mx.example.test", 0, QC_OK, 1,
+	 "user.bob"},
+	{"user.%u", "+", "", "@example.test", 0, QC_ERR_ADDRESS, 1, NULL},
+	{"user.%u", "+", "", "bob@", 0, QC_ERR_ADDRESS, 1, NULL},
+	{"user.%u", "+", "", "", 0, QC_ERR_ADDRESS, 1, NULL},
+	{"user.%u", "+", "", "b\r\nQ9 DELETE x@x.test", 0, QC_ERR_ADDRESS, 1,
+	 NULL},
+	{"user.%u", "+", "", "caf\xc3\xa9@x.test", 0, QC_ERR_ADDRESS, 1, NULL},
+	{"user.%u", "+", "", "a\"b\\c{5}@x.test", 0, QC_OK, 1,
+	 "user.a\"b\\c{5}"},
+	{"user.%u", "+", "", "\"a@b\"@x.test", 0, QC_OK, 1, "user.\"a@b\""},
+};
+
+Test(address, table)
+{
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		const struct row *r = &rows[i];
+		qc_config_t *cfg;
+		char mailbox[QC_MAILBOX_MAX] = "";
+		int checked = -1, ret;
+
+		cr_assert_eq(qc_config_new(&cfg), QC_OK);
+		cr_assert_eq(qc_config_set(cfg, "mailbox_format", r->format),
+			     QC_OK);
+		cr_assert_eq(qc_config_set(cfg, "recipient_delimiter",
+					   r->delimiter), QC_OK);
+		cr_assert_eq(qc_config_set(cfg, "domains", r->domains), QC_OK);
+		ret = qc_address_to_mailbox(cfg, r->address, r->separator,
+					    mailbox, sizeof(mailbox), &checked);
+		cr_expect_eq(ret, r->ret, "row %zu: ret %d", i, ret);
+		if (ret == QC_OK) {
+			cr_expect_eq(checked, r->checked, "row %zu", i);
+			if (r->mailbox != NULL)
+				cr_expect_str_eq(mailbox, r->mailbox,
+						 "row %zu", i);
+		}
+		qc_config_free(cfg);
+	}
+}
+
+Test(address, too_long_is_refused)
+{
+	char address[600], mailbox[64];
+	qc_config_t *cfg;
+	int checked;
+
+	memset(address, 'a', 300);
+	strcpy(address + 300, "@x.test");
+	cr_assert_eq(qc_config_new(&cfg), QC_OK);
+	cr_assert_eq(qc_config_set(cfg, "mailbox_format", "user.%u"), QC_OK);
+	cr_expect_eq(qc_address_to_mailbox(cfg, address, 0, mailbox,
+					   sizeof(mailbox), &checked),
+		     QC_ERR_ADDRESS);
+	cr_expect_eq(qc_address_to_mailbox(cfg, "abc@x.test", 0, mailbox, 8,
+					   &checked), QC_ERR_ADDRESS);
+	qc_config_free(cfg);
+}
