@@ -263,6 +263,12 @@ QC_EXPORT int qc_client_list(qc_client_t *client, const char *pattern,
 /* The server's hierarchy separator (discovered with LIST "" ""). */
 QC_EXPORT int qc_client_separator(qc_client_t *client, char *separator_r);
 
+/*
+ * How many IMAP connections (each with its login) this client has opened
+ * so far: for statistics, and to show that connections are reused.
+ */
+QC_EXPORT uint64_t qc_client_connect_count(const qc_client_t *client);
+
 /* Close the IMAP connection now (it reopens on the next query). */
 QC_EXPORT void qc_client_disconnect(qc_client_t *client);
 

@@ -24,6 +24,7 @@ struct qc_client {
 	char *password;
 	struct qc_transport *transport;
 	char separator; /* discovered; 0 until then */
+	uint64_t connects;
 	char errmsg[QC_ERRMSG_MAX];
 };
 
@@ -64,6 +65,12 @@ qc_client_disconnect(qc_client_t *c)
 		qc_transport_close(&c->transport);
 }
 
+uint64_t
+qc_client_connect_count(const qc_client_t *c)
+{
+	return c == NULL ? 0 : c->connects;
+}
+
 const char *
 qc_client_errmsg(const qc_client_t *c)
 {
@@ -96,6 +103,7 @@ exchange(qc_client_t *c, const char *authzid, const char *command,
 		     qc_transport_idle_closed(c->transport)))
 			qc_transport_close(&c->transport);
 		if (c->transport == NULL) {
+			c->connects++;
 			ret = qc_transport_open(&params, &c->transport,
 						c->errmsg);
 			if (ret != QC_OK)
