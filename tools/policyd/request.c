@@ -1,0 +1,221 @@
+/*
+ * request.c - pure parser of Postfix policy requests (see request.h).
+ *
+ * Limits are checked before anything is interpreted, so hostile input
+ * costs at most one bounded line of work.  Values other than the three
+ * the daemon uses are never copied: a request holds one malloc'd string.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "request.h"
+
+void
+policy_parser_init(struct policy_parser *p)
+{
+	memset(p, 0, sizeof(*p));
+}
+
+void
+policy_request_clear(struct policy_request *req)
+{
+	free(req->recipient);
+	memset(req, 0, sizeof(*req));
+}
+
+void
+policy_parser_deinit(struct policy_parser *p)
+{
+	policy_request_clear(&p->req);
+}
+
+void
+policy_parser_take(struct policy_parser *p, struct policy_request *req_r)
+{
+	*req_r = p->req;
+	memset(&p->req, 0, sizeof(p->req));
+}
+
+static void
+copy_name(char *dst, const char *value, size_t len)
+{
+	/* A longer value is stored cut short; it then matches no name we
+	 * know, which is the right outcome for nonsense. */
+	if (len >= POLICY_NAME_MAX)
+		len = POLICY_NAME_MAX - 1;
+	memcpy(dst, value, len);
+	dst[len] = '\0';
+}
+
+static void
+parse_size(struct policy_request *req, const char *value, size_t len)
+{
+	uint64_t n = 0;
+
+	req->has_size = 1;
+	if (len == 0) {
+		req->bad_size = 1;
+		return;
+	}
+	for (size_t i = 0; i < len; i++) {
+		unsigned int d = (unsigned char)value[i] - '0';
+
+		if (d > 9 || n > (UINT64_MAX - d) / 10) {
+			req->bad_size = 1;
+			req->size = 0;
+			return;
+		}
+		n = n * 10 + d;
+	}
+	req->size = n;
+}
+
+/* One complete line without its terminator. */
+static enum policy_status
+parse_line(struct policy_parser *p, const char *line, size_t len)
+{
+	struct policy_request *req = &p->req;
+	const char *eq, *value;
+	size_t name_len, value_len;
+
+	if (len > 0 && line[len - 1] == '\r')
+		len--;
+	if (len > POLICY_LINE_MAX)
+		return POLICY_ERR_LINE_TOO_LONG;
+	if (memchr(line, '\0', len) != NULL)
+		return POLICY_ERR_NUL;
+	if (len == 0)
+		return POLICY_REQUEST;
+	if (++req->nattrs > POLICY_ATTRS_MAX)
+		return POLICY_ERR_TOO_MANY_ATTRS;
+	eq = memchr(line, '=', len);
+	if (eq == NULL || eq == line)
+		return POLICY_ERR_SYNTAX;
+	name_len = (size_t)(eq - line);
+	value = eq + 1;
+	value_len = len - name_len - 1;
+
+#define NAME_IS(s) (name_len == sizeof(s) - 1 && memcmp(line, s, name_len) == 0)
+	if (NAME_IS("recipient") && !req->has_recipient) {
+		req->has_recipient = 1;
+		req->recipient = strndup(value, value_len);
+		if (req->recipient == NULL)
+			return POLICY_ERR_NOMEM;
+	} else if (NAME_IS("size") && !req->has_size) {
+		parse_size(req, value, value_len);
+	} else if (NAME_IS("request") && !req->has_request) {
+		req->has_request = 1;
+		copy_name(req->request, value, value_len);
+	} else if (NAME_IS("protocol_state") && !req->has_state) {
+		req->has_state = 1;
+		copy_name(req->protocol_state, value, value_len);
+	}
+#undef NAME_IS
+	return POLICY_MORE;
+}
+
+enum policy_status
+policy_parser_feed(struct policy_parser *p, const char *buf, size_t len,
+		   size_t *consumed_r)
+{
+	size_t pos = 0;
+
+	*consumed_r = 0;
+	if (p->error != POLICY_MORE)
+		return p->error;
+	while (pos < len) {
+		const char *nl = memchr(buf + pos, '\n', len - pos);
+		size_t line_len;
+		enum policy_status st;
+
+		if (nl == NULL) {
+			/* Room for a "\r" before the "\n" that has not come. */
+			if (len - pos > POLICY_LINE_MAX + 1)
+				return p->error = POLICY_ERR_LINE_TOO_LONG;
+			break;
+		}
+		line_len = (size_t)(nl - (buf + pos));
+		st = parse_line(p, buf + pos, line_len);
+		pos += line_len + 1;
+		*consumed_r = pos;
+		if (st == POLICY_REQUEST)
+			return POLICY_REQUEST;
+		if (st != POLICY_MORE)
+			return p->error = st;
+	}
+	return POLICY_MORE;
+}
+
+enum policy_kind
+policy_request_kind(const struct policy_request *req)
+{
+	/* Postfix always sends request=; a client that leaves it out is
+	 * given the benefit of the doubt, one that names another is not. */
+	if (req->has_request &&
+	    strcmp(req->request, "smtpd_access_policy") != 0)
+		return POLICY_SKIP_REQUEST;
+	if (strcasecmp(req->protocol_state, "RCPT") != 0 &&
+	    strcasecmp(req->protocol_state, "END-OF-MESSAGE") != 0)
+		return POLICY_SKIP_STATE;
+	if (req->recipient == NULL || req->recipient[0] == '\0')
+		return POLICY_SKIP_NO_RECIPIENT;
+	return POLICY_CHECK;
+}
+
+const char *
+policy_status_text(enum policy_status status)
+{
+	switch (status) {
+	case POLICY_MORE:
+	case POLICY_REQUEST:
+		return "no error";
+	case POLICY_ERR_LINE_TOO_LONG:
+		return "line longer than 4096 bytes";
+	case POLICY_ERR_TOO_MANY_ATTRS:
+		return "more than 100 attributes in one request";
+	case POLICY_ERR_NUL:
+		return "NUL byte in input";
+	case POLICY_ERR_SYNTAX:
+		return "line is not name=value";
+	case POLICY_ERR_NOMEM:
+		return "out of memory";
+	}
+	return "unknown error";
+}
+
+static char
+lower(char c)
+{
+	return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
+}
+
+int
+policy_recipient_key(const char *recipient, const char *delimiters,
+		     char *key_r, size_t key_size)
+{
+	const char *at = strrchr(recipient, '@');
+	size_t local_len = at != NULL ? (size_t)(at - recipient) :
+			   strlen(recipient);
+	const char *rest = recipient + local_len;
+	size_t cut = local_len, rest_len = strlen(rest), n = 0;
+
+	for (const char *s = recipient; *s != '\0'; s++)
+		if ((unsigned char)*s < 0x21 || (unsigned char)*s > 0x7e)
+			return -1;
+	for (size_t i = 1; i < local_len; i++) {
+		if (strchr(delimiters, recipient[i]) != NULL) {
+			cut = i;
+			break;
+		}
+	}
+	if (cut == 0 || cut + rest_len >= key_size)
+		return -1;
+	for (size_t i = 0; i < cut; i++)
+		key_r[n++] = lower(recipient[i]);
+	for (size_t i = 0; i < rest_len; i++)
+		key_r[n++] = lower(rest[i]);
+	key_r[n] = '\0';
+	return 0;
+}
