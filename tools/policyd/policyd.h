@@ -1,0 +1,81 @@
+/*
+ * policyd.h - the daemon's shared state, and the one object that travels
+ * between its modules: a policy request waiting for its answer.
+ *
+ * Threads: everything here belongs to the event-loop thread.  Workers see
+ * only their own qc_client_t and the job queue (workers.h).
+ */
+#ifndef QC_POLICYD_POLICYD_H
+#define QC_POLICYD_POLICYD_H
+
+#include <stdint.h>
+
+#include "quotachk.h"
+#include "cache.h"
+#include "loop.h"
+#include "reply.h"
+#include "stats.h"
+
+struct conn;
+struct inflight;
+struct workers;
+struct lookup;
+
+/*
+ * One request, queued on its connection in arrival order.  Answers go
+ * out in that order: a finished request waits until those before it are
+ * finished too.
+ */
+struct request {
+	struct request *next;             /* the connection's FIFO */
+	struct conn *conn;
+	/* While waiting on a lookup (lookup.c links these): */
+	struct inflight *inflight;
+	struct request *wait_prev, *wait_next;
+	char *recipient;                  /* as Postfix sent it; owned */
+	uint64_t size;
+	uint64_t start_us;
+	enum action_kind action;
+	int done;
+};
+
+/* Values read from the config once per (re)load. */
+struct settings {
+	uint64_t imap_timeout_ms;
+	uint64_t idle_timeout_ms;
+	uint64_t cache_ttl_ms;
+	uint64_t cache_size;
+	uint64_t max_clients;
+	uint64_t imap_connections;
+	const char *recipient_delimiter;  /* points into the config */
+};
+
+struct listener {
+	struct loop_watch watch;
+	int fd;
+	char name[128];                   /* for log lines */
+};
+
+struct policyd {
+	qc_config_t *config;
+	struct settings set;
+	struct loop *loop;
+	struct cache *cache;
+	struct lookup *lookup;
+	struct workers *workers;
+	struct stats stats;
+	struct listener listener;         /* fd < 0 in spawn mode */
+	int listener_paused;
+	unsigned int nconns;
+	struct conn *conns;               /* all, oldest activity first */
+	struct conn *conns_tail;
+	struct conn *flush_list;          /* have new output this pass */
+	struct conn *dead;                /* closed, freed after the pass */
+	int stopping;                     /* SIGTERM: drain and exit */
+	int spawn_mode;
+};
+
+/* settings from config; returns 0 or -1 when a number is unreadable. */
+int policyd_settings(const qc_config_t *config, struct settings *set_r);
+
+#endif
