@@ -5,11 +5,14 @@
  * bytes; prints one tab-separated result line per lookup, or with
  * --summary only the totals:
  *   lookups=N seconds=S rate=R connects=C errors=E
+ * A line "!sleep SECONDS" pauses, so a test can act on the server while
+ * the client holds an idle connection.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "options.h"
 
@@ -117,6 +120,10 @@ main(int argc, char **argv)
 			struct qc_quota q;
 			enum qc_verdict v = QC_VERDICT_FITS;
 
+			if (strncmp(lines[i], "!sleep ", 7) == 0) {
+				sleep((unsigned)atoi(lines[i] + 7));
+				continue;
+			}
 			ret = qc_client_check(client, lines[i], size, &q, &v);
 			lookups++;
 			if (ret != QC_OK)
