@@ -2,15 +2,13 @@
  * cache.c - a chained hash table plus an age-ordered list (see cache.h).
  *
  * Keys are recipient addresses, which a remote SMTP client chooses, so
- * the hash is SipHash-2-4 with a random key: nobody can aim a flood of
- * addresses at one bucket.  The table doubles as it fills; an entry costs
- * about 100 bytes plus its key and mailbox name.
+ * they are hashed with a keyed hash (hash.h).  The table doubles as it
+ * fills; an entry costs about 100 bytes plus its key and mailbox name.
  */
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
-
 #include "cache.h"
+#include "hash.h"
 
 struct entry {
 	struct entry *hnext;          /* hash chain */
@@ -29,46 +27,12 @@ struct cache {
 	size_t count, max_entries;
 	uint64_t ttl_ms;
 	struct entry *oldest, *newest;
-	uint64_t k0, k1;              /* SipHash key */
 };
-
-#define ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
-#define SIPROUND do { \
-	v0 += v1; v1 = ROTL(v1, 13); v1 ^= v0; v0 = ROTL(v0, 32); \
-	v2 += v3; v3 = ROTL(v3, 16); v3 ^= v2; \
-	v0 += v3; v3 = ROTL(v3, 21); v3 ^= v0; \
-	v2 += v1; v1 = ROTL(v1, 17); v1 ^= v2; v2 = ROTL(v2, 32); \
-} while (0)
-
-static uint64_t
-siphash(uint64_t k0, uint64_t k1, const char *s, size_t len)
-{
-	uint64_t v0 = k0 ^ 0x736f6d6570736575ULL, v1 = k1 ^ 0x646f72616e646f6dULL;
-	uint64_t v2 = k0 ^ 0x6c7967656e657261ULL, v3 = k1 ^ 0x7465646279746573ULL;
-	uint64_t b = (uint64_t)len << 56, m;
-	size_t i, full = len & ~(size_t)7;
-
-	for (i = 0; i < full; i += 8) {
-		memcpy(&m, s + i, 8);  /* little-endian hosts; any order works */
-		v3 ^= m;
-		SIPROUND; SIPROUND;
-		v0 ^= m;
-	}
-	for (size_t j = 0; i + j < len; j++)
-		b |= (uint64_t)(unsigned char)s[i + j] << (8 * j);
-	v3 ^= b;
-	SIPROUND; SIPROUND;
-	v0 ^= b;
-	v2 ^= 0xff;
-	SIPROUND; SIPROUND; SIPROUND; SIPROUND;
-	return v0 ^ v1 ^ v2 ^ v3;
-}
 
 struct cache *
 cache_create(size_t max_entries, uint64_t ttl_ms)
 {
 	struct cache *c = calloc(1, sizeof(*c));
-	uint64_t key[2] = {0x0123456789abcdefULL, 0xfedcba9876543210ULL};
 
 	if (c == NULL)
 		return NULL;
@@ -78,11 +42,6 @@ cache_create(size_t max_entries, uint64_t ttl_ms)
 		free(c);
 		return NULL;
 	}
-	/* Without randomness the fixed key still hashes well, it is only
-	 * predictable; that is not worth failing over. */
-	(void)getrandom(key, sizeof(key), GRND_NONBLOCK);
-	c->k0 = key[0];
-	c->k1 = key[1];
 	c->max_entries = max_entries > 0 ? max_entries : 1;
 	c->ttl_ms = ttl_ms;
 	return c;
@@ -161,7 +120,7 @@ find(struct cache *c, const char *key, uint64_t hash)
 static struct entry *
 find_fresh(struct cache *c, const char *key, uint64_t now_ms)
 {
-	uint64_t hash = siphash(c->k0, c->k1, key, strlen(key));
+	uint64_t hash = hash_string(key);
 	struct entry *e = find(c, key, hash);
 
 	if (e != NULL && now_ms >= e->expires_ms) {
@@ -226,7 +185,7 @@ cache_put(struct cache *c, const char *key, int error,
 	if (v->verdict != QC_VERDICT_FITS && v->verdict != QC_VERDICT_NO_QUOTA &&
 	    v->verdict != QC_VERDICT_NO_MAILBOX)
 		return -1;
-	hash = siphash(c->k0, c->k1, key, klen);
+	hash = hash_string(key);
 	if ((e = find(c, key, hash)) != NULL)
 		entry_unlink(c, e);
 	while (c->count >= c->max_entries)

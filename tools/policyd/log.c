@@ -84,7 +84,7 @@ msg_fatal(int status, const char *fmt, ...)
 }
 
 char *
-log_sanitize(const char *in, char *out, size_t out_size)
+log_sanitize(const char *in, char *out, size_t out_size, int allow_space)
 {
 	size_t n = 0;
 
@@ -99,8 +99,8 @@ log_sanitize(const char *in, char *out, size_t out_size)
 			n = out_size - 1;
 			break;
 		}
-		out[n++] = c > 0x20 && c < 0x7f && c != '"' && c != '\\' ?
-			   (char)c : '?';
+		out[n++] = (c > 0x20 || (c == 0x20 && allow_space)) &&
+			   c < 0x7f && c != '"' && c != '\\' ? (char)c : '?';
 	}
 	out[n] = '\0';
 	return out;

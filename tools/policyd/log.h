@@ -23,10 +23,12 @@ void msg_fatal(int status, const char *fmt, ...)
 	LOG_PRINTFLIKE(2, 3) __attribute__((noreturn));
 
 /*
- * Client text made safe for a key=value log line: printable ASCII other
- * than space, '"' and '\\' is kept, anything else becomes '?', and the
+ * Untrusted text made safe for a key=value log line: printable ASCII
+ * other than '"' and '\\' is kept (space only with allow_space, for a
+ * value the caller puts in quotes), anything else becomes '?', and the
  * result is cut to fit out (with "..." when cut).  Returns out.
  */
-char *log_sanitize(const char *in, char *out, size_t out_size);
+char *log_sanitize(const char *in, char *out, size_t out_size,
+		   int allow_space);
 
 #endif

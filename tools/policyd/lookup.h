@@ -1,0 +1,45 @@
+/*
+ * lookup.h - from a request to its answer: the cache first, then one
+ * IMAP lookup per recipient however many requests want it (coalescing),
+ * a deadline on every lookup, and a backoff while the server fails.
+ * Every answer passes through here, so this is also where the decision
+ * is logged and counted.
+ *
+ * Backoff: the first failure that says "the server is not usable"
+ * (connect, TLS, login, timeout, dropped connection, protocol) starts an
+ * interval of BACKOFF_MIN_MS during which new lookups are answered with
+ * action_error at once; then one lookup (the probe) goes through; if it
+ * fails too the interval doubles up to BACKOFF_MAX_MS, if it succeeds all
+ * is normal again.  Cached answers keep being served throughout.
+ */
+#ifndef QC_POLICYD_LOOKUP_H
+#define QC_POLICYD_LOOKUP_H
+
+#include <stdint.h>
+
+#include "policyd.h"
+#include "request.h"
+
+#define BACKOFF_MIN_MS 1000
+#define BACKOFF_MAX_MS 10000
+
+struct lookup *lookup_create(void);
+void lookup_destroy(struct lookup **lookup);
+
+/* Answer req (now, from the cache, or later, from a worker). */
+void lookup_start(struct policyd *d, struct request *req);
+/* Answer a request the daemon does not check: action_fits. */
+void lookup_skip(struct policyd *d, struct request *req,
+		 enum policy_kind kind);
+/* The request's connection is going away: forget the request. */
+void lookup_cancel(struct request *req);
+
+/* The workers' eventfd is readable: answer finished lookups. */
+void lookup_results(struct policyd *d);
+/* Answer lookups whose deadline passed. */
+void lookup_tick(struct policyd *d, uint64_t now_ms);
+/* New configuration: forget the backoff. */
+void lookup_reset_backoff(struct lookup *lookup);
+unsigned int lookup_pending(const struct lookup *lookup);
+
+#endif
