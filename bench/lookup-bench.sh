@@ -51,6 +51,6 @@ for set in known mixed; do
 	raw=$(median <"$dir/raw.$set"); qc=$(median <"$dir/qc.$set")
 	label=$([ $set = known ] && echo "all existing" || echo "10% unknown")
 	printf '%-28s %12s %12s %7.2f %9s\n' "$label" "$raw" "$qc" \
-		"$(echo "$qc / $raw" | bc -l)" "$(median <"$dir/conn.$set")"
+		"$(awk -v a="$qc" -v b="$raw" 'BEGIN { print a / b }')" "$(median <"$dir/conn.$set")"
 done
 echo "(medians of $rounds alternating rounds; target: ratio >= 0.90)"

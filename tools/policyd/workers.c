@@ -255,14 +255,15 @@ free_jobs(struct job *j)
 	}
 }
 
-void
+unsigned int
 workers_destroy(struct workers **pp, uint64_t wait_ms)
 {
 	struct workers *p = *pp;
 	struct timespec until;
+	unsigned int stuck;
 
 	if (p == NULL)
-		return;
+		return 0;
 	*pp = NULL;
 	free_prepared(p);
 	clock_gettime(CLOCK_MONOTONIC, &until);
@@ -283,10 +284,11 @@ workers_destroy(struct workers **pp, uint64_t wait_ms)
 	p->jobs = p->jobs_tail = NULL;
 	free_jobs(p->done);
 	p->done = p->done_tail = NULL;
-	if (p->nlive > 0) {
+	stuck = p->nlive;
+	if (stuck > 0) {
 		/* Stuck workers still point at p: leave it to exit(). */
 		pthread_mutex_unlock(&p->lock);
-		return;
+		return stuck;
 	}
 	pthread_mutex_unlock(&p->lock);
 	close(p->efd);
@@ -294,4 +296,5 @@ workers_destroy(struct workers **pp, uint64_t wait_ms)
 	pthread_cond_destroy(&p->wake);
 	pthread_cond_destroy(&p->gone);
 	free(p);
+	return 0;
 }

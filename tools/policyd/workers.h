@@ -58,8 +58,9 @@ struct job *workers_take(struct workers *workers);
 /*
  * Stop all workers, waiting up to wait_ms for those in the middle of a
  * query; a worker stuck on a hung server is left behind (the process is
- * about to exit).  Sets *workers to NULL.
+ * about to exit).  Sets *workers to NULL.  Returns how many were left
+ * behind: libcurl must not be cleaned up under their feet.
  */
-void workers_destroy(struct workers **workers, uint64_t wait_ms);
+unsigned int workers_destroy(struct workers **workers, uint64_t wait_ms);
 
 #endif

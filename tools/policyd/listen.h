@@ -1,0 +1,22 @@
+/*
+ * listen.h - the listening socket of standalone mode (listen = ...).
+ */
+#ifndef QC_POLICYD_LISTEN_H
+#define QC_POLICYD_LISTEN_H
+
+#include <stddef.h>
+
+/*
+ * Open "inet:HOST:PORT" ("inet:[::1]:PORT", "inet:*:PORT" for every
+ * address) or "unix:PATH" (a stale socket at PATH is replaced, then
+ * chmod mode).  Non-blocking, close-on-exec.  Returns the fd, or -1 with
+ * err saying what failed.
+ */
+int listen_open(const char *spec, unsigned int mode, char *err,
+		size_t err_size);
+
+/* Accept one client: fd or -1 (errno EAGAIN when none is waiting);
+ * peer_r gets "ADDRESS:PORT" or "unix". */
+int listen_accept(int fd, char *peer_r, size_t peer_size);
+
+#endif

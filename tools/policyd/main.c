@@ -1,0 +1,93 @@
+/*
+ * quotachk-policyd - Postfix access policy server: answers each RCPT
+ * (or END-OF-MESSAGE) request with the configured action for the
+ * recipient's IMAP quota, so a full mailbox is refused while the sender
+ * is still connected.  Stays in the foreground.
+ *
+ * Order of start-up matters: bind and read the password file with the
+ * privileges we were started with, then drop them for good, and only
+ * then start the IMAP worker threads and serve.
+ *
+ * Exit: 0 after SIGTERM/SIGINT (or the spawn(8) client leaving),
+ * 1 on a run-time failure, 64 usage, 78 configuration.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "options.h"
+#include "listen.h"
+#include "log.h"
+#include "policyd.h"
+#include "privs.h"
+#include "server.h"
+#include "workers.h"
+
+#define PROG "quotachk-policyd"
+
+int
+main(int argc, char **argv)
+{
+	struct tool_args args;
+	struct policyd d;
+	const char *listen;
+	char err[700];
+	int ret, fd = -1;
+	uint64_t mode;
+
+	ret = tool_parse_args(PROG, "[OPTIONS]",
+			      "Postfix policy server that refuses mail for "
+			      "recipients over their IMAP quota.\nWith listen "
+			      "set it serves that socket, without it one "
+			      "client on stdin/stdout (spawn(8)).",
+			      argc, argv, NULL, 0, 0, &args);
+	if (ret != 0)
+		return ret < 0 ? 0 : ret;
+	if (args.npositional > 0) {
+		fprintf(stderr, PROG ": takes no arguments; try --help\n");
+		tool_args_free(&args);
+		return EXIT_USAGE;
+	}
+	memset(&d, 0, sizeof(d));
+	d.config = args.config;
+	args.config = NULL;
+	tool_args_free(&args);
+	if (policyd_settings(d.config, &d.set) < 0) {
+		fprintf(stderr, PROG ": cannot read numeric settings\n");
+		return EXIT_CONFIG;
+	}
+	listen = qc_config_get(d.config, "listen");
+	d.spawn_mode = listen[0] == '\0';
+	log_open(PROG, server_log_mode(d.config, d.spawn_mode));
+	if (qc_library_init() != QC_OK)
+		msg_fatal(1, "cannot initialise libcurl");
+	if (server_setup(&d, err, sizeof(err)) < 0)
+		msg_fatal(1, "%s", err);
+	if (listen[0] != '\0') {
+		if (qc_config_get_number(d.config, "listen_mode", &mode))
+			mode = 0666;
+		fd = listen_open(listen, (unsigned int)mode, err, sizeof(err));
+		if (fd < 0)
+			msg_fatal(1, "%s", err);
+	}
+	if (workers_prepare(d.workers, d.config,
+			    (unsigned int)d.set.imap_connections, err,
+			    sizeof(err)) < 0)
+		msg_fatal(EXIT_CONFIG, "%s", err);
+	if (privs_drop(qc_config_get(d.config, "user"), err, sizeof(err)) < 0)
+		msg_fatal(EXIT_CONFIG, "%s", err);
+	if (workers_launch(d.workers, err, sizeof(err)) < 0)
+		msg_fatal(1, "%s", err);
+	if (server_start(&d, fd, listen, err, sizeof(err)) < 0)
+		msg_fatal(1, "%s", err);
+	msg_info("starting: %s%s imap_url=%s imap_connections=%llu "
+		 "cache_ttl=%llums", listen[0] ? "listen=" : "spawn mode",
+		 listen, qc_config_get(d.config, "imap_url"),
+		 (unsigned long long)d.set.imap_connections,
+		 (unsigned long long)d.set.cache_ttl_ms);
+	log_flush();
+	ret = server_run(&d, argc, argv);
+	msg_info("stopped after %llu requests",
+		 (unsigned long long)d.stats.requests);
+	server_teardown(&d);
+	return ret < 0 ? 1 : 0;
+}
