@@ -10,11 +10,13 @@
 #   --spawn 'COMMAND ARGS'        run the policy daemon under spawn(8) instead
 #                                 ("policy unix - n n - 0 spawn user=nobody argv=..."),
 #                                 speaking on stdin/stdout; restriction uses unix:private/policy.
-#                                 The command runs as --spawn-user with only TZ, MAIL_CONFIG, LANG
-#                                 in its environment (no PATH): a relative COMMAND is resolved
-#                                 against /usr/local/bin:/usr/bin:/bin, and every file it needs
+#                                 The command runs as --spawn-user with a clean environment
+#                                 (MAIL_CONFIG, LANG, PATH=/usr/bin:/bin): a relative COMMAND is
+#                                 resolved here against /usr/local/bin:/usr/bin:/bin (root's pyenv
+#                                 shims under /root are unusable by nobody), and every file it needs
 #                                 must be readable by that user. NOTE: spawn(8) connects stderr to
-#                                 smtpd too, so the command must not write to stderr.
+#                                 smtpd too: anything the command writes to stderr is parsed as
+#                                 policy reply (an empty line desynchronises replies).
 #   --spawn-user USER             default nobody
 #   --policy-timeout T            timeout= of check_policy_service (default 10s)
 #   --default-action A            default_action= of check_policy_service (default DUNNO);
@@ -58,7 +60,7 @@ wait_greeting() { # PORT TIMEOUT_SECONDS
 }
 
 instance_pids() { # CONFDIR [PGID]: pids whose environment has MAIL_CONFIG=CONFDIR, or in process group PGID
-    local conf=$1 pgid=${2:-} f pid stat rest skip
+    local conf=$1 pgid=${2:-} f pid stat state rest skip
     skip=" $$ $BASHPID $(ancestors) "
     {
         for f in $(grep -lzxF "MAIL_CONFIG=$conf" /proc/[0-9]*/environ 2>/dev/null); do
@@ -68,8 +70,9 @@ instance_pids() { # CONFDIR [PGID]: pids whose environment has MAIL_CONFIG=CONFD
             for f in /proc/[0-9]*/stat; do
                 { read -r stat <"$f"; } 2>/dev/null || continue
                 rest=${stat##*) }            # "state ppid pgrp ..."
-                read -r _ _ pid _ <<<"$rest"
-                [[ $pid == "$pgid" ]] && { f=${f#/proc/}; echo "${f%/stat}"; }
+                read -r state _ pid _ <<<"$rest"
+                # zombies (exited, not yet reaped by our pid 1) are gone already
+                [[ $pid == "$pgid" && $state != Z ]] && { f=${f#/proc/}; echo "${f%/stat}"; }
             done
         fi
     } | sort -un | while read -r pid; do [[ $skip == *" $pid "* ]] || echo "$pid"; done
@@ -195,7 +198,7 @@ cmd_start() {
         read -r first rest <<<"$spawn"
         if [[ $first != /* ]]; then
             resolved=$(PATH=/usr/local/bin:/usr/bin:/bin command -v "$first") ||
-                die "--spawn: $first not found in /usr/local/bin:/usr/bin:/bin (spawn(8) has no PATH)"
+                die "--spawn: $first not found in /usr/local/bin:/usr/bin:/bin (spawn(8) runs it with PATH=/usr/bin:/bin)"
             first=$resolved
         fi
         spawn_argv="$first${rest:+ $rest}"
@@ -218,7 +221,8 @@ cmd_start() {
     chmod 700 "$dir/data"
     : >>"$dir/maillog"
 
-    local fixed_port=$port attempt out rc t0=$EPOCHREALTIME
+    local fixed_port=$port attempt out rc=1 t0=$EPOCHREALTIME
+    rm -f "$dir/env"
     for attempt in 1 2 3 4 5 6 7 8; do
         if [[ -z $fixed_port ]]; then
             port=$((20000 + (RANDOM * 32768 + RANDOM) % 11000))
@@ -230,6 +234,9 @@ cmd_start() {
         for s in "${sets[@]+"${sets[@]}"}"; do
             $POSTCONF -c "$conf" -e "$s" || die "postconf -e '$s' failed"
         done
+        # Postfix refuses to read a main.cf/master.cf modified less than 2 s ago ("pausing to let
+        # main.cf cool down": 300 ms polls, ~2.5 s per start) -> backdate them.
+        touch -d "@$((EPOCHSECONDS - 10))" "$conf/main.cf" "$conf/master.cf"
         # Without a TTY "postfix start" reports fatal errors only to the maillog -> use script(1).
         out=$(script -qec "$POSTFIX -c $conf start" /dev/null 2>&1)
         rc=$?
@@ -245,7 +252,11 @@ cmd_start() {
     done
     ((rc == 0)) || die "postfix start failed: no free port after $attempt attempts"
 
-    wait_greeting "$port" 20 || { tail -n 20 "$dir/maillog" >&2; die "no SMTP greeting on 127.0.0.1:$port"; }
+    if ! wait_greeting "$port" 20; then
+        tail -n 20 "$dir/maillog" >&2
+        cmd_stop "$dir"
+        die "no SMTP greeting on 127.0.0.1:$port"
+    fi
     local mpid
     mpid=$(awk '{ print $1; exit }' "$dir/spool/pid/master.pid" 2>/dev/null)
     {
