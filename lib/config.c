@@ -339,22 +339,13 @@ parse_entry(qc_config_t *cfg, char *line, const char *path, int lineno)
 }
 
 int
-qc_config_load_file(qc_config_t *cfg, const char *path)
+qc_config_load_stream(qc_config_t *cfg, FILE *fp, const char *path)
 {
-	FILE *fp;
 	char *line = NULL, *entry = NULL;
 	size_t cap = 0, entry_len = 0;
 	ssize_t n;
 	int lineno = 0, entry_line = 0, ret = QC_OK;
 
-	if (cfg == NULL || path == NULL)
-		return QC_ERR_INVALID;
-	fp = fopen(path, "r");
-	if (fp == NULL) {
-		qc_errmsg_set(cfg->errmsg, "cannot open configuration file "
-			      "%s: %s", path, strerror(errno));
-		return QC_ERR_CONFIG;
-	}
 	while (ret == QC_OK && (n = getline(&line, &cap, fp)) >= 0) {
 		char *body;
 
@@ -385,6 +376,9 @@ qc_config_load_file(qc_config_t *cfg, const char *path)
 		if (entry != NULL)
 			ret = parse_entry(cfg, entry, path, entry_line);
 		free(entry);
+		entry = NULL;
+		if (ret != QC_OK)
+			break;
 		entry = strdup(body);
 		if (entry == NULL) {
 			ret = QC_ERR_NOMEM;
@@ -397,6 +391,24 @@ qc_config_load_file(qc_config_t *cfg, const char *path)
 		ret = parse_entry(cfg, entry, path, entry_line);
 	free(entry);
 	free(line);
+	return ret;
+}
+
+int
+qc_config_load_file(qc_config_t *cfg, const char *path)
+{
+	FILE *fp;
+	int ret;
+
+	if (cfg == NULL || path == NULL)
+		return QC_ERR_INVALID;
+	fp = fopen(path, "r");
+	if (fp == NULL) {
+		qc_errmsg_set(cfg->errmsg, "cannot open configuration file "
+			      "%s: %s", path, strerror(errno));
+		return QC_ERR_CONFIG;
+	}
+	ret = qc_config_load_stream(cfg, fp, path);
 	fclose(fp);
 	return ret;
 }

@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "quotachk.h"
 
@@ -39,6 +40,8 @@ struct qc_settings {
 };
 void qc_config_settings(const qc_config_t *config, struct qc_settings *s_r);
 int qc_parse_time_ms(const char *text, uint64_t *ms_r);
+/* qc_config_load_file() on an open stream; path names it in messages. */
+int qc_config_load_stream(qc_config_t *config, FILE *fp, const char *path);
 
 /* ---- address.c ---- */
 /*

@@ -8,7 +8,8 @@
 #      Cyrus, Dovecot and Postfix instances started here on loopback;
 #   3. the same suite again on an AddressSanitizer + UBSan build (a leak,
 #      overflow or undefined behaviour fails it);
-#   4. make distcheck (the tarball builds and passes its unit tests).
+#   4. every libFuzzer target for QC_FUZZ_SECONDS (default 60) each;
+#   5. make distcheck (the tarball builds and passes its unit tests).
 #
 # Build trees go to _build/ and _build-asan/ (override with QC_BUILD_ROOT).
 set -euo pipefail
@@ -63,6 +64,9 @@ if compgen -G "$san_logs/*" >/dev/null; then
 	exit 1
 fi
 echo "no sanitizer reports"
+
+step "fuzzing (${QC_FUZZ_SECONDS:-60} s per target)"
+QC_FUZZ_DIR=$root/_build-fuzz bash tests/fuzz/run-fuzz.sh "${QC_FUZZ_SECONDS:-60}"
 
 step "make distcheck"
 (cd "$root/_build" && QC_INTEGRATION=0 make -j"$jobs" distcheck >/dev/null)
