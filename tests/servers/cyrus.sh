@@ -49,9 +49,11 @@ write_imapd_conf() {
         echo "partition-default: $DIR/spool"
         echo "proc_path: $DIR/run/proc"
         echo "mboxname_lockpath: $DIR/run/lock"
-        echo "lmtpsocket: $DIR/run/socket/lmtp"
-        echo "idlesocket: $DIR/run/socket/idle"
-        echo "notifysocket: $DIR/run/socket/notify"
+        # imapd binds its idle client socket in {configdirectory}/socket
+        # whatever idlesocket says: keep all sockets there.
+        echo "lmtpsocket: $DIR/config/socket/lmtp"
+        echo "idlesocket: $DIR/config/socket/idle"
+        echo "notifysocket: $DIR/config/socket/notify"
         echo "sievedir: $DIR/sieve"
         # The SASL realm of unqualified users is the servername.
         echo "servername: localhost"
@@ -190,6 +192,12 @@ create_fixtures() {
     fi
 }
 
+cleanup_failed_start() {
+    (($1 == 0)) && return
+    qc_log "start failed; stopping what was started in $DIR"
+    stop_tree "$DIR/master.pid" "$DIR/" || true
+}
+
 # --- start / stop --------------------------------------------------------------
 
 cmd_start() {
@@ -211,20 +219,26 @@ cmd_start() {
     mkdir -p "$DIR"
     DIR=$(cd "$DIR" && pwd -P)
     qc_check_dir_name "$DIR"
+    claim_dir "$DIR" cyrus
     local t0; t0=$(qc_now)
 
     [[ -z $(master_pid) ]] || qc_die "a Cyrus master is already running for $DIR"
+    # From here on, a failed start must not leave a master running.
+    trap 'cleanup_failed_start $?' EXIT
     IMAPD=$("$QC_SERVERS_DIR/install-deps.sh" --imapd-only --print-imapd)
 
     if [[ -e $DIR/.initialized ]]; then
         restart_existing
+        trap - EXIT
         echo "$DIR/env"
         return
     fi
 
+    # Leftovers of an earlier failed start would make CREATE fail.
+    rm -rf "$DIR"/{config,spool,sieve,run,tls}
     # Layout.  The cyrus user must own everything it writes; sasldb and
     # the TLS key must be readable by it.
-    mkdir -p "$DIR"/{config,spool,sieve,run/proc,run/lock,run/socket,tls}
+    mkdir -p "$DIR"/{config/socket,spool,sieve,run/proc,run/lock,tls}
     umask 077
     qc_secret >"$DIR/admin.pass"
     qc_secret >"$DIR/user.pass"
@@ -257,6 +271,7 @@ cmd_start() {
         start_master && break
         ((attempt < 5)) || qc_die "could not get free ports after $attempt attempts"
     done
+    local t_master; t_master=$(qc_elapsed "$t0")
     local t1; t1=$(qc_now)
 
     create_fixtures
@@ -280,9 +295,10 @@ cmd_start() {
     )
     write_env_file "$DIR/env" "${env[@]}"
     touch "$DIR/.initialized"
+    trap - EXIT
     qc_log "ready on 127.0.0.1:$PORT${IMAPS_PORT:+ (imaps $IMAPS_PORT)} sep=$SEP" \
-        "virtdomains=$VIRTDOMAINS users=$USERS: master up in $(qc_elapsed "$t0")s," \
-        "fixtures $(qc_elapsed "$t1")s"
+        "virtdomains=$VIRTDOMAINS users=$USERS: master up in ${t_master}s," \
+        "fixtures $(qc_elapsed "$t1")s, total $(qc_elapsed "$t0")s"
     echo "$DIR/env"
 }
 

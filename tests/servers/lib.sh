@@ -134,7 +134,7 @@ _qc_ancestors() {
     local pid=$BASHPID s
     while [[ -n $pid && $pid != 0 ]]; do
         echo "$pid"
-        { s=$(<"/proc/$pid/stat"); } 2>/dev/null || break
+        read -r s 2>/dev/null <"/proc/$pid/stat" || break
         s=${s##*) }            # drop "pid (comm) ": comm may contain blanks
         set -- $s
         pid=$2                 # fields now: state ppid ...
@@ -162,24 +162,28 @@ _qc_descendants() {
         }'
 }
 
-# Executables whose processes stop_tree may kill when it finds them only by
-# the directory name in their argv/environment (orphans whose master already
-# died).  Restricting stragglers to server binaries keeps a test harness that
-# merely exported CYRUS_DIR=... from being shot.  Override if needed.
-QC_STOP_EXE_PREFIXES=${QC_STOP_EXE_PREFIXES:-"/usr/lib/cyrus/ /usr/sbin/cyrus /usr/lib/dovecot/ /usr/sbin/dovecot /usr/bin/doveadm /usr/lib/postfix/ /usr/sbin/postfix /usr/sbin/postdrop /usr/sbin/postqueue ${QC_CACHE_DIR:-/var/cache/quotachk-test}/"}
+# Executables (glob patterns) whose processes stop_tree may kill when it
+# finds them only by the directory name in their argv/environment (orphans
+# whose master already died).  Restricting stragglers to server binaries
+# keeps a test harness that merely exported CYRUS_DIR=... from being shot.
+# "*/usr/lib/cyrus/bin/*" also covers imapd unpacked into any cache dir.
+QC_STOP_EXE_PATTERNS=${QC_STOP_EXE_PATTERNS:-"/usr/lib/cyrus/* */usr/lib/cyrus/bin/* /usr/sbin/cyrus* /usr/lib/dovecot/* /usr/sbin/dovecot /usr/bin/doveadm /usr/lib/postfix/* /usr/sbin/post*"}
 
 # _qc_stragglers DIR [PATTERN...]: server processes whose argv or environment
 # mentions DIR (or whose argv contains one of PATTERNs, e.g. a Dovecot
 # instance name that shows up in process titles).
 _qc_stragglers() {
     local dir=$1; shift
-    local pid exe ok pre args env pat
+    local pid exe ok glob globs args env pat
+    # Split without pathname expansion (the patterns must stay patterns).
+    read -r -a globs <<<"$QC_STOP_EXE_PATTERNS"
     # One find lists every process's executable; only server binaries are
     # looked at more closely.
     while read -r pid exe; do
         ok=
-        for pre in $QC_STOP_EXE_PREFIXES; do
-            [[ $exe == "$pre"* ]] && { ok=1; break; }
+        for glob in "${globs[@]}"; do
+            # shellcheck disable=SC2053  # $glob is a pattern on purpose
+            if [[ $exe == $glob ]]; then ok=1; break; fi
         done
         [[ -n $ok ]] || continue
         args=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) || continue
@@ -188,7 +192,7 @@ _qc_stragglers() {
             echo "$pid"; continue
         fi
         for pat in "$@"; do
-            [[ -n $pat && $args == *"$pat"* ]] && { echo "$pid"; break; }
+            if [[ -n $pat && $args == *"$pat"* ]]; then echo "$pid"; break; fi
         done
     done < <(find /proc -mindepth 2 -maxdepth 2 -path '/proc/[0-9]*/exe' \
         -printf '%h %l\n' 2>/dev/null | sed 's|^/proc/||')
@@ -198,7 +202,9 @@ _qc_stragglers() {
 # reap orphans, so a dead server can linger as <defunct>).
 _qc_alive() {
     local s
-    { s=$(<"/proc/$1/stat"); } 2>/dev/null || return 1
+    # Not s=$(<file): under set -e bash exits when that redirection fails
+    # (the process vanished), even on the left of ||.
+    read -r s 2>/dev/null <"/proc/$1/stat" || return 1
     s=${s##*) }
     [[ ${s:0:1} != Z ]]
 }
@@ -232,10 +238,15 @@ stop_tree() {
     done
     ((${#targets[@]})) || return 0
     # Master first so it does not respawn children we are about to kill.
+    # SIGCONT: a test may have SIGSTOPped the server ("IMAP hung"); a stopped
+    # process only acts on SIGTERM once continued.
     kill -TERM "${targets[@]}" 2>/dev/null || true
+    kill -CONT "${targets[@]}" 2>/dev/null || true
     for ((i = 0; i < grace * 20; i++)); do
         local left=()
-        for p in "${targets[@]}"; do _qc_alive "$p" && left+=("$p"); done
+        for p in "${targets[@]}"; do
+            if _qc_alive "$p"; then left+=("$p"); fi
+        done
         ((${#left[@]})) || return 0
         sleep 0.05
     done
@@ -243,7 +254,9 @@ stop_tree() {
     kill -KILL "${left[@]}" 2>/dev/null || true
     for ((i = 0; i < 40; i++)); do
         local still=()
-        for p in "${left[@]}"; do _qc_alive "$p" && still+=("$p"); done
+        for p in "${left[@]}"; do
+            if _qc_alive "$p"; then still+=("$p"); fi
+        done
         ((${#still[@]})) || return 0
         sleep 0.05
     done
@@ -320,3 +333,17 @@ QC_DOMAIN=example.test
 
 # qc_numbered_user I: user0001 style name.
 qc_numbered_user() { printf 'user%04d\n' "$1"; }
+
+# claim_dir DIR KIND: DIR must be empty or already belong to a KIND test
+# server (marker file DIR/.qc-server).  Keeps a typo in DIR from making a
+# start script write (and clean up) inside some unrelated directory.
+claim_dir() {
+    local dir=$1 kind=$2 marker
+    if [[ -e $dir/.qc-server ]]; then
+        read -r marker <"$dir/.qc-server" || true
+        [[ $marker == "$kind" ]] || qc_die "$dir belongs to a '$marker' test server, not $kind"
+        return 0
+    fi
+    [[ -z $(ls -A "$dir") ]] || qc_die "$dir is not empty and was not made by $kind.sh"
+    echo "$kind" >"$dir/.qc-server"
+}

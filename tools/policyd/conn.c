@@ -284,11 +284,14 @@ process_input(struct conn *c, const char *buf, size_t len)
 		if (st == POLICY_MORE)
 			break;
 		if (st != POLICY_REQUEST) {
+			/* Requests complete before the trouble still get
+			 * their answer; nothing after it is read. */
 			c->d->stats.protocol_errors++;
 			msg_warn("client %s: %s; disconnecting", c->peer,
 				 policy_status_text(st));
-			conn_close(c, "bad input");
-			return -1;
+			c->close_reason = "bad input";
+			conn_enter(c, CONN_DRAINING);
+			break;
 		}
 		policy_parser_take(&c->parser, &req);
 		new_request(c, &req);

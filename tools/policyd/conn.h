@@ -10,8 +10,10 @@
  *             was asked, then close.
  *   CLOSED    fds closed, requests forgotten; freed after the loop pass.
  *
- * Bad input (limits of request.h) logs a warning naming the client and
- * closes at once: the protocol has no error reply.
+ * Bad input (limits of request.h) logs a warning naming the client,
+ * stops reading and closes once the requests complete before it are
+ * answered: the protocol has no error reply, but every request that was
+ * made gets its one answer.
  */
 #ifndef QC_POLICYD_CONN_H
 #define QC_POLICYD_CONN_H
