@@ -80,8 +80,12 @@ CONF
 	smtp --size 2000000 alice@example.test
 	smtp nobody-here@example.test
 	echo
+	echo "== Cyrus stopped: the daemon fails open (action_error = DUNNO), mail is still accepted"
+	bash tests/servers/cyrus.sh stop "$dir/cyrus" >/dev/null 2>&1
+	smtp carol@example.test
+	echo
 	echo "== the daemon's decision log"
-	grep -E 'recipient=' "$dir/policyd.log" | sed 's/^/  /' || true
+	grep -E 'recipient=|warning|error' "$dir/policyd.log" | sed 's/^/  /' || true
 fi
 echo
 echo "demo done; everything is stopped and removed."

@@ -5,6 +5,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include "options.h"
@@ -69,6 +70,11 @@ tool_parse_args(const char *progname, const char *synopsis,
 	char **overrides;
 	int noverrides = 0, ret, only_positional = 0;
 
+	/*
+	 * Every tool holds the IMAP password in memory: no core dump, and no
+	 * ptrace by other processes of the same user, may copy it out.
+	 */
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 	memset(a, 0, sizeof(*a));
 	overrides = calloc((size_t)argc + 1, sizeof(*overrides));
 	a->positional = calloc((size_t)argc + 1, sizeof(*a->positional));
