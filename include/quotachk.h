@@ -176,14 +176,14 @@ enum qc_verdict {
 	QC_VERDICT_NOT_CHECKED    /* recipient domain not in "domains" */
 };
 
-/* "fits", "no-quota", "over-quota", "too-large", "no-mailbox", "not-checked". */
+/* "fits", "noquota", "overquota", "toolarge", "nouser", "notchecked". */
 QC_EXPORT const char *qc_verdict_name(enum qc_verdict verdict);
 
 /*
  * The pure decision of DESIGN section 5: a size of 0 counts as 1 byte;
  * too large if size > storage limit; over quota if used + size > limit or
  * messages + 1 > message limit (computed without overflow); otherwise fits,
- * or no-quota when no resource is limited.
+ * or noquota when no resource is limited.
  */
 QC_EXPORT enum qc_verdict qc_decide(const struct qc_quota *quota,
 				    uint64_t size);
@@ -197,7 +197,8 @@ QC_EXPORT enum qc_verdict qc_decide(const struct qc_quota *quota,
  * mailbox_format expanded (%u %d %a %%).  "separator" is the server's
  * hierarchy separator, used only when mailbox_format is "auto" (then the
  * name is "user" SEP "%u", and on a "." server a dot in %u becomes "^" as
- * Cyrus spells it).  Returns QC_ERR_ADDRESS for an address that cannot be
+ * Cyrus spells it; with a per-recipient imap_authzid such as %u it is
+ * "INBOX", the login's own mailbox).  Returns QC_ERR_ADDRESS for an address that cannot be
  * named safely (empty local part, control or 8-bit bytes, too long).
  * Sets *checked_r to 0 when the domain is outside "domains".
  */

@@ -179,6 +179,15 @@ qc_settings_map_address(const struct qc_settings *s, const char *address,
 		*checked_r = 0;
 		return QC_OK;
 	}
+	/*
+	 * Logged in as the recipient (a Dovecot master user with authzid
+	 * %u or %a), the only mailbox to ask about is one's own INBOX:
+	 * Dovecot answers a Cyrus-style name with the login's quota anyway.
+	 */
+	if (strcmp(s->mailbox_format, "auto") == 0 &&
+	    qc_template_needs_address(s->authzid))
+		return qc_template_expand("INBOX", local, domain, 0, mailbox_r,
+					  mailbox_size);
 	if (strcmp(s->mailbox_format, "auto") == 0) {
 		char tmpl[8] = {'u', 's', 'e', 'r', separator, '%', 'u', '\0'};
 

@@ -252,7 +252,8 @@ qc_client_query(qc_client_t *c, const char *address,
 			      "mailbox name");
 		return QC_ERR_ADDRESS;
 	}
-	if (strcmp(c->s.mailbox_format, "auto") == 0) {
+	if (strcmp(c->s.mailbox_format, "auto") == 0 &&
+	    !qc_template_needs_address(c->s.authzid)) {
 		ret = qc_client_separator(c, &separator);
 		if (ret != QC_OK)
 			return ret;

@@ -36,11 +36,11 @@ qc_verdict_name(enum qc_verdict verdict)
 {
 	switch (verdict) {
 	case QC_VERDICT_FITS: return "fits";
-	case QC_VERDICT_NO_QUOTA: return "no-quota";
-	case QC_VERDICT_OVER_QUOTA: return "over-quota";
-	case QC_VERDICT_TOO_LARGE: return "too-large";
-	case QC_VERDICT_NO_MAILBOX: return "no-mailbox";
-	case QC_VERDICT_NOT_CHECKED: return "not-checked";
+	case QC_VERDICT_NO_QUOTA: return "noquota";
+	case QC_VERDICT_OVER_QUOTA: return "overquota";
+	case QC_VERDICT_TOO_LARGE: return "toolarge";
+	case QC_VERDICT_NO_MAILBOX: return "nouser";
+	case QC_VERDICT_NOT_CHECKED: return "notchecked";
 	}
 	return "unknown";
 }

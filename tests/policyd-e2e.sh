@@ -192,8 +192,8 @@ smtp_checks() { # LABEL LOGFILE
     expect "$l: alice SIZE > free space 452" '^452 4\.2\.2 ' "$(rcpt_reply --size 800000 alice@example.test)"
     expect "$l: alice SIZE > whole limit 552" '^552 5\.2\.3 ' "$(rcpt_reply --size 2000000 alice@example.test)"
     expect "$l: unknown recipient -> action_nouser (DUNNO) 250" '^250 ' "$(rcpt_reply nosuch@example.test)"
-    log_has "$l: unknown recipient logged as no-mailbox" 'recipient=nosuch@example.test .*verdict=no-mailbox action="DUNNO"' "$log"
-    log_has "$l: decision line has every key" 'recipient=bob@example.test mailbox=user\.bob used=[0-9]+ limit=[0-9]+ size=[0-9]+ verdict=over-quota action="452 4\.2\.2 Mailbox full" cached=(yes|no|coalesced) ms=[0-9.]+' "$log"
+    log_has "$l: unknown recipient logged as nouser" 'recipient=nosuch@example.test .*verdict=nouser action="DUNNO"' "$log"
+    log_has "$l: decision line has every key" 'recipient=bob@example.test mailbox=user\.bob used=[0-9]+ limit=[0-9]+ size=[0-9]+ verdict=overquota action="452 4\.2\.2 Mailbox full" cached=(yes|no|coalesced) ms=[0-9.]+' "$log"
 }
 echo "# SMTP through check_policy_service inet:"
 smtp_checks "inet" "$TMP/policyd.log"

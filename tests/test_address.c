@@ -5,43 +5,49 @@
 
 struct row {
 	const char *format, *delimiter, *domains, *address;
+	const char *authzid;
 	char separator;
 	int ret, checked;
 	const char *mailbox;
 };
 
 static const struct row rows[] = {
-	{"auto", "+", "", "alice@example.test", '.', QC_OK, 1, "user.alice"},
-	{"auto", "+", "", "alice@example.test", '/', QC_OK, 1, "user/alice"},
-	{"auto", "+", "", "Bob+Tag@Example.TEST", '.', QC_OK, 1, "user.bob"},
-	{"auto", "+", "", "john.doe@x.test", '.', QC_OK, 1, "user.john^doe"},
-	{"auto", "+", "", "john.doe@x.test", '/', QC_OK, 1, "user/john.doe"},
-	{"auto", "+-", "", "bob-lists@x.test", '.', QC_OK, 1, "user.bob"},
-	{"auto", "+", "", "+tag@x.test", '.', QC_OK, 1, "user.+tag"},
-	{"user.%u", "+", "", "ALICE@x.test", 0, QC_OK, 1, "user.alice"},
-	{"user/%u@%d", "+", "", "Bob+x@Example.Test", 0, QC_OK, 1,
+	{"auto", "+", "", "alice@example.test", "", '.', QC_OK, 1, "user.alice"},
+	{"auto", "+", "", "alice@example.test", "", '/', QC_OK, 1, "user/alice"},
+	{"auto", "+", "", "Bob+Tag@Example.TEST", "", '.', QC_OK, 1, "user.bob"},
+	{"auto", "+", "", "john.doe@x.test", "", '.', QC_OK, 1, "user.john^doe"},
+	{"auto", "+", "", "john.doe@x.test", "", '/', QC_OK, 1, "user/john.doe"},
+	{"auto", "+-", "", "bob-lists@x.test", "", '.', QC_OK, 1, "user.bob"},
+	{"auto", "+", "", "+tag@x.test", "", '.', QC_OK, 1, "user.+tag"},
+	{"user.%u", "+", "", "ALICE@x.test", "", 0, QC_OK, 1, "user.alice"},
+	{"user/%u@%d", "+", "", "Bob+x@Example.Test", "", 0, QC_OK, 1,
 	 "user/bob@example.test"},
-	{"user.%u@%d", "+", "", "bob@example.test.", 0, QC_OK, 1,
+	{"user.%u@%d", "+", "", "bob@example.test.", "", 0, QC_OK, 1,
 	 "user.bob@example.test"},
-	{"INBOX", "+", "", "bob@example.test", 0, QC_OK, 1, "INBOX"},
-	{"%a", "+", "", "bob@example.test", 0, QC_OK, 1, "bob@example.test"},
-	{"100%%/%u", "+", "", "bob@example.test", 0, QC_OK, 1, "100%/bob"},
-	{"user.%u", "+", "", "bob", 0, QC_OK, 1, "user.bob"},
-	{"user.%u@%d", "+", "", "bob", 0, QC_ERR_ADDRESS, 1, NULL},
-	{"user.%u", "+", "example.test", "bob@other.test", 0, QC_OK, 0, NULL},
-	{"user.%u", "+", "a.test, example.test", "bob@EXAMPLE.test", 0, QC_OK,
+	{"INBOX", "+", "", "bob@example.test", "", 0, QC_OK, 1, "INBOX"},
+	{"%a", "+", "", "bob@example.test", "", 0, QC_OK, 1, "bob@example.test"},
+	{"100%%/%u", "+", "", "bob@example.test", "", 0, QC_OK, 1, "100%/bob"},
+	{"user.%u", "+", "", "bob", "", 0, QC_OK, 1, "user.bob"},
+	{"user.%u@%d", "+", "", "bob", "", 0, QC_ERR_ADDRESS, 1, NULL},
+	{"user.%u", "+", "example.test", "bob@other.test", "", 0, QC_OK, 0, NULL},
+	{"user.%u", "+", "a.test, example.test", "bob@EXAMPLE.test", "", 0, QC_OK,
 	 1, "user.bob"},
-	{"user.%u", "+", ".example.test", "bob@mx.example.test", 0, QC_OK, 1,
+	{"user.%u", "+", ".example.test", "bob@mx.example.test", "", 0, QC_OK, 1,
 	 "user.bob"},
-	{"user.%u", "+", "", "@example.test", 0, QC_ERR_ADDRESS, 1, NULL},
-	{"user.%u", "+", "", "bob@", 0, QC_ERR_ADDRESS, 1, NULL},
-	{"user.%u", "+", "", "", 0, QC_ERR_ADDRESS, 1, NULL},
-	{"user.%u", "+", "", "b\r\nQ9 DELETE x@x.test", 0, QC_ERR_ADDRESS, 1,
+	{"user.%u", "+", "", "@example.test", "", 0, QC_ERR_ADDRESS, 1, NULL},
+	{"user.%u", "+", "", "bob@", "", 0, QC_ERR_ADDRESS, 1, NULL},
+	{"user.%u", "+", "", "", "", 0, QC_ERR_ADDRESS, 1, NULL},
+	{"user.%u", "+", "", "b\r\nQ9 DELETE x@x.test", "", 0, QC_ERR_ADDRESS, 1,
 	 NULL},
-	{"user.%u", "+", "", "caf\xc3\xa9@x.test", 0, QC_ERR_ADDRESS, 1, NULL},
-	{"user.%u", "+", "", "a\"b\\c{5}@x.test", 0, QC_OK, 1,
+	{"user.%u", "+", "", "caf\xc3\xa9@x.test", "", 0, QC_ERR_ADDRESS, 1, NULL},
+	{"user.%u", "+", "", "a\"b\\c{5}@x.test", "", 0, QC_OK, 1,
 	 "user.a\"b\\c{5}"},
-	{"user.%u", "+", "", "\"a@b\"@x.test", 0, QC_OK, 1, "user.\"a@b\""},
+	{"user.%u", "+", "", "\"a@b\"@x.test", "", 0, QC_OK, 1, "user.\"a@b\""},
+	/* Logged in as the recipient: auto asks for the login's INBOX. */
+	{"auto", "+", "", "Bob+x@example.test", "%u", '.', QC_OK, 1, "INBOX"},
+	{"auto", "+", "", "bob@example.test", "%a", 0, QC_OK, 1, "INBOX"},
+	{"auto", "+", "", "bob@example.test", "qcadmin", '/', QC_OK, 1,
+	 "user/bob"},
 };
 
 Test(address, table)
@@ -58,6 +64,8 @@ Test(address, table)
 		cr_assert_eq(qc_config_set(cfg, "recipient_delimiter",
 					   r->delimiter), QC_OK);
 		cr_assert_eq(qc_config_set(cfg, "domains", r->domains), QC_OK);
+		cr_assert_eq(qc_config_set(cfg, "imap_authzid", r->authzid),
+			     QC_OK);
 		ret = qc_address_to_mailbox(cfg, r->address, r->separator,
 					    mailbox, sizeof(mailbox), &checked);
 		cr_expect_eq(ret, r->ret, "row %zu: ret %d", i, ret);

@@ -67,7 +67,7 @@ Test(errors, every_code_has_a_sentence_and_name)
 	}
 	cr_expect_str_eq(qc_strerror(12345), "unknown libquotachk error code");
 	cr_expect_str_eq(qc_error_name(QC_ERR_TIMEOUT), "QC_ERR_TIMEOUT");
-	cr_expect_str_eq(qc_verdict_name(QC_VERDICT_OVER_QUOTA), "over-quota");
+	cr_expect_str_eq(qc_verdict_name(QC_VERDICT_OVER_QUOTA), "overquota");
 }
 
 Test(version, runtime_matches_header)

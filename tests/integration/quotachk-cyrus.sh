@@ -54,25 +54,25 @@ check_server() {
 	expect_eq "$t alice error" "$(json_get "$out" error)" null
 	run_case "$t alice exactly the free space" 0 alice@$domain $((700 * K))
 	run_case "$t alice one byte over" 1 alice@$domain $((700 * K + 1))
-	expect_eq "$t alice one byte over verdict" "$(json_get "$out" verdict)" over-quota
+	expect_eq "$t alice one byte over verdict" "$(json_get "$out" verdict)" overquota
 	run_case "$t alice larger than the limit" 1 alice@$domain $((1000 * K + 1))
-	expect_eq "$t alice too large verdict" "$(json_get "$out" verdict)" too-large
+	expect_eq "$t alice too large verdict" "$(json_get "$out" verdict)" toolarge
 	run_case "$t plus-addressed, mixed case" 0 Alice+Lists@Example.TEST
 	expect_eq "$t plus-addressed mailbox" "$(json_get "$out" mailbox)" "$mb_alice"
 	run_case "$t bob over on storage" 1 bob@$domain
-	expect_eq "$t bob verdict" "$(json_get "$out" verdict)" over-quota
+	expect_eq "$t bob verdict" "$(json_get "$out" verdict)" overquota
 	run_case "$t carol no quota" 0 carol@$domain 99999999
-	expect_eq "$t carol verdict" "$(json_get "$out" verdict)" no-quota
+	expect_eq "$t carol verdict" "$(json_get "$out" verdict)" noquota
 	expect_eq "$t carol storage" "$(json_get "$out" storage)" null
 	run_case "$t dave over on messages" 1 dave@$domain 10
 	expect_eq "$t dave messages.used" "$(json_get "$out" messages.used)" 3
 	expect_eq "$t dave messages.limit" "$(json_get "$out" messages.limit)" 2
 	run_case "$t erin at the limit" 1 erin@$domain
-	expect_eq "$t erin verdict" "$(json_get "$out" verdict)" over-quota
+	expect_eq "$t erin verdict" "$(json_get "$out" verdict)" overquota
 	run_case "$t unknown mailbox" 2 nosuchuser@$domain
-	expect_eq "$t unknown verdict" "$(json_get "$out" verdict)" no-mailbox
+	expect_eq "$t unknown verdict" "$(json_get "$out" verdict)" nouser
 	run_case "$t domain not in domains" 0 alice@other.test --domains=example.test
-	expect_eq "$t not checked verdict" "$(json_get "$out" verdict)" not-checked
+	expect_eq "$t not checked verdict" "$(json_get "$out" verdict)" notchecked
 	if [ "$sep" = slash ] && [ "$vd" = 0 ]; then
 		run_case "$t dot in local part" 0 frank.smith@$domain
 		expect_eq "$t frank.smith mailbox" "$(json_get "$out" mailbox)" user/frank.smith
@@ -125,7 +125,7 @@ printf 'imap_url = imap://127.0.0.1:%s/\nimap_tls = none\nimap_user = cyrus\nima
 out=$("$QC" -c "$cfg" --mailbox_format='user/%u@%d' bob@example.test 2>&1); rc=$?
 expect_eq "config file + override: exit" "$rc" 1
 out=$("$QC" --config="$cfg" --mailbox_format='user/%u@%d' --json erin@example.test 2>&1); rc=$?
-expect_eq "--config=FILE: verdict" "$(json_get "$out" verdict)" over-quota
+expect_eq "--config=FILE: verdict" "$(json_get "$out" verdict)" overquota
 echo "imap_timeout = 5 parsecs" >>"$cfg"
 out=$("$QC" -c "$cfg" a@b 2>&1); rc=$?
 expect_eq "bad config file: exit" "$rc" 78

@@ -34,23 +34,26 @@ free=$((1000 * K - used))
 run_case "alice exactly the free space" 0 alice@example.test "$free"
 run_case "alice one byte over" 1 alice@example.test $((free + 1))
 run_case "alice larger than the limit" 1 alice@example.test $((1000 * K + 1))
-expect_eq "alice too large" "$(json_get "$out" verdict)" too-large
+expect_eq "alice too large" "$(json_get "$out" verdict)" toolarge
 run_case "plus-addressed, mixed case" 0 Alice+Tag@Example.TEST
 run_case "bob over on storage" 1 bob@example.test
-expect_eq "bob verdict" "$(json_get "$out" verdict)" over-quota
+expect_eq "bob verdict" "$(json_get "$out" verdict)" overquota
 run_case "carol no quota (bare OK No quota)" 0 carol@example.test 99999999
-expect_eq "carol verdict" "$(json_get "$out" verdict)" no-quota
+expect_eq "carol verdict" "$(json_get "$out" verdict)" noquota
 run_case "dave over on messages" 1 dave@example.test 10
 expect_eq "dave messages.limit" "$(json_get "$out" messages.limit)" 2
 run_case "erin at the limit" 1 erin@example.test
+out=$("$QC" "${opts[@]}" --mailbox_format=auto --json bob@example.test 2>/dev/null)
+expect_eq "mailbox_format=auto with a per-user authzid asks INBOX" \
+	"$?:$(json_get "$out" mailbox):$(json_get "$out" verdict)" "1:INBOX:overquota"
 run_case "unknown user" 2 nosuchuser@example.test
-expect_eq "unknown verdict" "$(json_get "$out" verdict)" no-mailbox
+expect_eq "unknown verdict" "$(json_get "$out" verdict)" nouser
 
 # One client, many recipients: one login per recipient (authzid changes).
 out=$(printf 'alice@example.test\nbob@example.test\nnosuch@example.test\nalice@example.test\n' |
 	"$QC_BUILD/tests/qc-driver" "${opts[@]}")
 expect_eq "driver verdicts" "$(cut -f3 <<<"$out" | head -4 | tr '\n' ' ')" \
-	"fits over-quota no-mailbox fits "
+	"fits overquota nouser fits "
 expect_contains "a login per recipient change" "$out" "connects=4 errors=0"
 
 # A fixed authzid keeps its connection.

@@ -24,9 +24,9 @@ for sig in TERM KILL; do
 	wait "$driver"
 	out=$(cat "$d/out")
 	expect_eq "[$sig] lookups before the drop" "$(head -3 "$d/out" | cut -f2,3 | tr '\t\n' ' ')" \
-		"QC_OK fits QC_OK no-mailbox QC_OK over-quota "
+		"QC_OK fits QC_OK nouser QC_OK overquota "
 	expect_eq "[$sig] lookups after the drop" "$(sed -n 4,5p "$d/out" | cut -f2,3 | tr '\t\n' ' ')" \
-		"QC_OK fits QC_OK over-quota "
+		"QC_OK fits QC_OK overquota "
 	expect_contains "[$sig] one reconnect, no more" "$out" "connects=2 errors=0"
 done
 

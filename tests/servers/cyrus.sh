@@ -118,11 +118,13 @@ master_pid() {
 start_master() {
     rm -f "$DIR/master.pid"
     # Started as root: master binds, then switches to the cyrus user.
-    # Its stdio must not keep a caller's $(cyrus.sh start ...) pipe open.
+    # Its stdio must not keep a caller's $(cyrus.sh start ...) pipe open;
+    # errors before it daemonizes land in the same log as its -L output.
+    # shellcheck disable=SC2094
     "$CYRUS_BIN/master" -C "$DIR/imapd.conf" -M "$DIR/cyrus.conf" -p "$DIR/master.pid" \
         -l 128 -d -L "$DIR/master.log" </dev/null >>"$DIR/master.log" 2>&1 ||
         qc_die "master failed to start (see $DIR/master.log)"
-    local pid= i port
+    local pid='' i port
     for ((i = 0; i < 200; i++)); do
         pid=$(master_pid) && break
         sleep 0.05
@@ -131,15 +133,17 @@ start_master() {
     for port in "$PORT" ${IMAPS_PORT:+"$IMAPS_PORT"}; do
         for ((i = 0; i < 300; i++)); do
             port_owned_by "$port" "$pid" && continue 2
+            # Someone else listens there: our bind failed or will fail.
+            # (Owned is checked again: master may have bound in between.)
+            if port_listening "$port" && ! port_owned_by "$port" "$pid"; then
+                qc_log "port $port is taken by another process, retrying with other ports"
+                stop_tree "$DIR/master.pid" "$DIR/" || true
+                return 1
+            fi
             _qc_alive "$pid" || qc_die "master exited (see $DIR/master.log)"
             sleep 0.05
         done
-        if port_listening "$port"; then
-            qc_log "port $port is taken by another process, retrying"
-            stop_tree "$DIR/master.pid" "$DIR/" || true
-            return 1
-        fi
-        qc_die "master does not listen on port $port after 15 s"
+        qc_die "master does not listen on port $port after 15 s (see $DIR/master.log)"
     done
     wait_greeting 127.0.0.1 "$PORT" 15 ||
         qc_die "no IMAP greeting on 127.0.0.1:$PORT (debug: curl -v imap://127.0.0.1:$PORT/)"
@@ -306,10 +310,8 @@ cmd_start() {
 # tests already know them from DIR/env); configs and data are kept.
 restart_existing() {
     [[ -r $DIR/env ]] || qc_die "$DIR/.initialized exists but $DIR/env does not"
-    local CYRUS_PORT CYRUS_IMAPS_PORT=
-    CYRUS_PORT=$(sed -n 's/^CYRUS_PORT=//p' "$DIR/env")
-    CYRUS_IMAPS_PORT=$(sed -n 's/^CYRUS_IMAPS_PORT=//p' "$DIR/env")
-    PORT=$CYRUS_PORT IMAPS_PORT=$CYRUS_IMAPS_PORT
+    PORT=$(sed -n 's/^CYRUS_PORT=//p' "$DIR/env")
+    IMAPS_PORT=$(sed -n 's/^CYRUS_IMAPS_PORT=//p' "$DIR/env")
     start_master || qc_die "port $PORT or ${IMAPS_PORT:-} is now used by another process"
     qc_log "restarted on 127.0.0.1:$PORT"
 }

@@ -145,10 +145,11 @@ service quota-status {
 EOF
 }
 
-# write_users FINAL: the passwd-file.  Over-quota fixtures get their limit
-# only in the final version (FINAL=1): Dovecot refuses APPENDs beyond the
-# quota, so they are filled without a rule first.  Dovecot re-reads the file
-# when it changes; a new inode and a different mtime make that certain.
+# write_users FINAL: the passwd-file.  Quota rules are only in the final
+# version (FINAL=1): Dovecot refuses APPENDs beyond the quota, so the
+# overquota and at-limit fixtures are filled without rules first.  Dovecot
+# re-reads the file when it changes; a new inode and a different mtime make
+# that certain.
 write_users() {
     local final=$1 pw line name count size storage messages rules
     pw=$(<"$DIR/user.pass")
@@ -156,7 +157,7 @@ write_users() {
         for line in "${QC_FIXTURES[@]}"; do
             read -r name count size storage messages <<<"$line"
             rules=
-            if [[ $final == 1 || $name == alice || $name == canary ]]; then
+            if [[ $final == 1 ]]; then
                 [[ $storage == - ]] || rules="userdb_quota_rule=*:storage=${storage}K"
                 [[ $messages == - ]] || rules+=" userdb_quota_rule2=*:messages=$messages"
             fi
@@ -189,30 +190,38 @@ master_pid() {
 # Returns 1 if another process got one of them first (caller retries).
 start_dovecot() {
     rm -f "$DIR/run/master.pid"
+    local logged=0
+    [[ -e $DIR/dovecot.log ]] && logged=$(stat -c %s "$DIR/dovecot.log")
     # dovecot forks into the background; keep its stdio off our caller's pipes.
     dovecot -c "$DIR/dovecot.conf" </dev/null >>"$DIR/dovecot.log" 2>&1 || {
-        if grep -q 'Address already in use' "$DIR/dovecot.log" 2>/dev/null; then
+        # Only this attempt's messages count.
+        if tail -c +$((logged + 1)) "$DIR/dovecot.log" | grep -q 'Address already in use'; then
             qc_log "a port is taken by another process, retrying"
             return 1
         fi
         tail -5 "$DIR/dovecot.log" >&2
         qc_die "dovecot failed to start (see $DIR/dovecot.log)"
     }
-    local pid= i port
+    local pid='' i port
     for ((i = 0; i < 200; i++)); do
         pid=$(master_pid) && break
         sleep 0.05
     done
     [[ -n $pid ]] || qc_die "dovecot did not write $DIR/run/master.pid"
     for port in "$PORT" "$QS_PORT" ${IMAPS_PORT:+"$IMAPS_PORT"}; do
-        for ((i = 0; i < 200; i++)); do
+        for ((i = 0; i < 300; i++)); do
             port_owned_by "$port" "$pid" && continue 2
+            # Someone else listens there: our bind failed or will fail.
+            # (Owned is checked again: dovecot may have bound in between.)
+            if port_listening "$port" && ! port_owned_by "$port" "$pid"; then
+                qc_log "port $port is taken by another process, retrying with other ports"
+                stop_tree "$DIR/run/master.pid" "$DIR/" "$INSTANCE" || true
+                return 1
+            fi
             _qc_alive "$pid" || qc_die "dovecot exited (see $DIR/dovecot.log)"
             sleep 0.05
         done
-        qc_log "port $port is not served by our dovecot, retrying"
-        stop_tree "$DIR/run/master.pid" "$DIR/" "$INSTANCE" || true
-        return 1
+        qc_die "dovecot does not listen on port $port after 15 s (see $DIR/dovecot.log)"
     done
     wait_greeting 127.0.0.1 "$PORT" 15 ||
         qc_die "no IMAP greeting on 127.0.0.1:$PORT (see $DIR/dovecot.log)"
@@ -234,6 +243,24 @@ fill_mailboxes() {
     done
     for p in "${pids[@]}"; do wait "$p" || failed=1; done
     ((failed == 0)) || qc_die "filling the fixture mailboxes failed"
+}
+
+# wait_users_reloaded: Dovecot's auth stat()s a passwd-file at most once per
+# second (db-passwd-file.c: "if (pw->last_sync_time == ioloop_time)"), so a
+# lookup in the same second as our rewrite may still use the fill-phase file.
+# Wait for the next second, then check that a limit shows up for bob.
+wait_users_reloaded() {
+    local i
+    sleep "$(awk -v n="$(qc_now)" 'BEGIN { printf "%.3f", int(n) + 1.02 - n }')"
+    for ((i = 0; i < 20; i++)); do
+        if python3 "$IMAP_TOOL" --host 127.0.0.1 --port "$PORT" --user "$MASTER_USER" \
+            --password-file "$DIR/master.pass" --authzid bob getquotaroot INBOX |
+            grep -q '^\* QUOTA '; then
+            return 0
+        fi
+        sleep 0.2
+    done
+    qc_die "Dovecot does not apply the final quota rules of $DIR/users"
 }
 
 cleanup_failed_start() {
@@ -311,6 +338,7 @@ cmd_start() {
 
     fill_mailboxes
     write_users 1
+    wait_users_reloaded
 
     local env=(
         DOVECOT_HOST=127.0.0.1

@@ -127,7 +127,7 @@ download_imapd() {
 }
 
 main() {
-    local print= imapd_only=
+    local print='' imapd_only=''
     while (($#)); do
         case $1 in
             --print-imapd) print=1 ;;

@@ -1,4 +1,5 @@
 # shellcheck shell=bash
+# shellcheck disable=SC2034  # QC_* variables are used by the sourcing scripts
 # Helpers shared by cyrus.sh and dovecot.sh (and usable by test scripts).
 # Source it:  . "$(dirname "$0")/lib.sh"
 #
@@ -39,10 +40,9 @@ qc_check_dir_name() {
 # (Plain POSIX awk: mawk has no strtonum, so bash does the hex conversion.)
 _qc_ports_in_use() {
     local h
-    for h in $(awk 'FNR > 1 { n = split($2, a, ":"); print a[n] }' \
-        /proc/net/tcp /proc/net/tcp6 2>/dev/null | sort -u); do
-        echo $((16#$h))
-    done
+    awk 'FNR > 1 { n = split($2, a, ":"); print a[n] }' \
+        /proc/net/tcp /proc/net/tcp6 2>/dev/null | sort -u |
+        while read -r h; do echo $((16#$h)); done
 }
 
 # free_port [EXCLUDE...]: print a TCP port nothing on this host uses, chosen at
@@ -131,13 +131,13 @@ wait_greeting() {
 # _qc_ancestors: PIDs of this shell and all its ancestors (never to be killed,
 # e.g. "cyrus.sh stop DIR" itself has DIR in its argv).
 _qc_ancestors() {
-    local pid=$BASHPID s
+    local pid=$BASHPID s f
     while [[ -n $pid && $pid != 0 ]]; do
         echo "$pid"
         read -r s 2>/dev/null <"/proc/$pid/stat" || break
         s=${s##*) }            # drop "pid (comm) ": comm may contain blanks
-        set -- $s
-        pid=$2                 # fields now: state ppid ...
+        read -r -a f <<<"$s"
+        pid=${f[1]}            # fields now: state ppid ...
     done
 }
 
@@ -219,7 +219,7 @@ _qc_alive() {
 # (default 5).  Returns 0 when nothing is left.
 stop_tree() {
     local pidfile=$1 dir=$2; shift 2
-    local master= pids=() keep p i grace=${QC_STOP_GRACE:-5}
+    local master='' pids=() keep p i grace=${QC_STOP_GRACE:-5}
     if [[ -r $pidfile ]]; then
         read -r master <"$pidfile" || true
         if [[ $master =~ ^[0-9]+$ ]] && _qc_alive "$master" &&

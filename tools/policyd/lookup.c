@@ -167,7 +167,7 @@ void
 lookup_skip(struct policyd *d, struct request *r, enum policy_kind kind)
 {
 	d->stats.skipped++;
-	/* Counted as not-checked: the action is action_fits. */
+	/* Counted as notchecked: the action is action_fits. */
 	(void)kind; /* the connection's one warning says which */
 	finish(d, r, QC_OK, QC_VERDICT_NOT_CHECKED, NULL, "no", NULL);
 }

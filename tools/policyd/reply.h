@@ -17,8 +17,8 @@ enum action_kind {
 #define ACTION_KINDS 5
 
 /*
- * fits, no-quota, not-checked -> fits; over-quota; too-large;
- * no-mailbox and an address that names no mailbox (QC_ERR_ADDRESS) ->
+ * fits, noquota, notchecked -> fits; overquota; toolarge;
+ * nouser and an address that names no mailbox (QC_ERR_ADDRESS) ->
  * nouser; any other error -> error.
  */
 enum action_kind reply_action_for(int error, enum qc_verdict verdict);
