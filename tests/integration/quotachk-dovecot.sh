@@ -61,6 +61,20 @@ out=$(printf 'alice@example.test\nbob@example.test\n' |
 	"$QC_BUILD/tests/qc-driver" "${opts[@]}" --imap_authzid=alice)
 expect_contains "fixed authzid reuses the connection" "$out" "connects=1 errors=0"
 
+# quotachk-report with a users file through the master user: Dovecot
+# cannot list other users' mailboxes, so this is how reports run there.
+printf 'alice@example.test\nbob@example.test\ncarol@example.test\ndave@example.test\nnosuchuser@example.test\n' >"$d/users"
+out=$("$QC_BUILD/tools/quotachk-report" "${opts[@]}" --users-file="$d/users" --sort=name)
+expect_eq "report: exit (partial: one unknown user)" "$?" 1
+expect_eq "report: values" "$(python3 -c '
+import json, sys
+r = json.loads(sys.argv[1])
+for m in r["mailboxes"]:
+    s, g = m["storage"], m["messages"]
+    print(m["mailbox"], s and s["used"], s and s["limit"], g and g["used"], g and g["limit"], end="; ")
+print("errors:", [e["mailbox"] for e in r["errors"]])' "$out")" \
+	"alice@example.test $used $((1000 * K)) None None; bob@example.test $((300 * K)) $((100 * K)) None None; carol@example.test None None None None; dave@example.test $((3 * K)) $((5000 * K)) 3 2; errors: ['nosuchuser@example.test']"
+
 bad=$(mktemp /tmp/qc-it-pw.XXXXXX); echo wrong >"$bad"; chmod 600 "$bad"
 out=$("$QC" "${opts[@]}" --imap_password_file="$bad" --json alice@example.test 2>&1)
 expect_eq "wrong master password: exit" "$?" 3
