@@ -60,6 +60,8 @@ by_used(const void *a, const void *b)
 void
 report_sort(struct report *r, enum report_sort by)
 {
+	if (r->nentries == 0)
+		return; /* entries may be NULL, which qsort must not get */
 	qsort(r->entries, r->nentries, sizeof(*r->entries),
 	      by == SORT_NAME ? by_name : by == SORT_USED ? by_used :
 	      by_percent);
