@@ -11,6 +11,7 @@
 #include <string.h>
 #include <json-c/json.h>
 
+#include "json_usage.h"
 #include "options.h"
 
 enum { EXIT_FITS = 0, EXIT_OVER = 1, EXIT_NO_MAILBOX = 2, EXIT_UNKNOWN = 3 };
@@ -40,19 +41,6 @@ exit_status(int error, enum qc_verdict verdict)
 	}
 }
 
-static json_object *
-usage_json(const struct qc_usage *u)
-{
-	json_object *o;
-
-	if (!u->limited)
-		return NULL;
-	o = json_object_new_object();
-	json_object_object_add(o, "used", json_object_new_uint64(u->used));
-	json_object_object_add(o, "limit", json_object_new_uint64(u->limit));
-	return o;
-}
-
 static void
 print_json(const char *address, uint64_t size, int error, const char *detail,
 	   enum qc_verdict verdict, const struct qc_quota *q)
@@ -68,9 +56,9 @@ print_json(const char *address, uint64_t size, int error, const char *detail,
 	json_object_object_add(o, "quota_root", answered && q->root[0] ?
 			       json_object_new_string(q->root) : NULL);
 	json_object_object_add(o, "storage", answered ?
-			       usage_json(&q->storage) : NULL);
+			       tool_usage_json(&q->storage) : NULL);
 	json_object_object_add(o, "messages", answered ?
-			       usage_json(&q->messages) : NULL);
+			       tool_usage_json(&q->messages) : NULL);
 	json_object_object_add(o, "size", json_object_new_uint64(size));
 	json_object_object_add(o, "error", answered ? NULL :
 			       json_object_new_string(detail));

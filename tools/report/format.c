@@ -8,6 +8,7 @@
 #include <time.h>
 #include <json-c/json.h>
 
+#include "json_usage.h"
 #include "report.h"
 
 double
@@ -90,18 +91,15 @@ iso8601(long long t, char *buf, size_t size)
 	strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
+/* The shared {used, limit} object plus this report's percentage. */
 static json_object *
 usage_json(const struct qc_usage *u)
 {
-	json_object *o;
+	json_object *o = tool_usage_json(u);
 
-	if (!u->limited)
-		return NULL;
-	o = json_object_new_object();
-	json_object_object_add(o, "used", json_object_new_uint64(u->used));
-	json_object_object_add(o, "limit", json_object_new_uint64(u->limit));
-	json_object_object_add(o, "percent",
-			       json_object_new_double(report_percent(u)));
+	if (o != NULL)
+		json_object_object_add(o, "percent",
+				       json_object_new_double(report_percent(u)));
 	return o;
 }
 
