@@ -331,6 +331,35 @@ parse_quota(struct cursor *c, struct quota_state *st)
 	return 0;
 }
 
+/* One complete response of a buffer, classified. */
+struct response {
+	const char *p;
+	size_t len;
+	enum qc_imap_status status;
+	const char *text;
+	size_t text_len;
+};
+
+/* The response at *pos: 1 and *pos advanced, 0 at the end, -1 malformed. */
+static int
+next_response(const char *buf, size_t len, size_t *pos, const char *tag,
+	      struct response *r)
+{
+	long rlen;
+
+	if (*pos >= len)
+		return 0;
+	rlen = qc_imap_response_length(buf + *pos, len - *pos);
+	if (rlen <= 0)
+		return -1;
+	r->p = buf + *pos;
+	r->len = (size_t)rlen;
+	*pos += r->len;
+	r->status = qc_imap_classify(r->p, r->len, tag, &r->text,
+				     &r->text_len);
+	return 1;
+}
+
 int
 qc_quota_parse(const char *buf, size_t len, const char *tag,
 	       const char *mailbox, struct qc_quota *quota_r,
@@ -345,41 +374,37 @@ qc_quota_parse(const char *buf, size_t len, const char *tag,
 	qc_strlcpy(quota_r->mailbox, mailbox, sizeof(quota_r->mailbox));
 	if (errtext_size > 0)
 		errtext[0] = '\0';
-	while (pos < len) {
-		long rlen = qc_imap_response_length(buf + pos, len - pos);
-		const char *resp = buf + pos, *text;
-		size_t text_len;
-		enum qc_imap_status status;
+	for (;;) {
+		struct response r;
+		int got = next_response(buf, len, &pos, tag, &r);
 
-		if (rlen <= 0) {
-			copy_text(errtext, errtext_size, "truncated response",
-				  18);
+		if (got <= 0) {
+			const char *why = got < 0 ? "truncated response" :
+					  "no tagged completion";
+
+			copy_text(errtext, errtext_size, why, strlen(why));
 			return QC_ERR_PROTOCOL;
 		}
-		pos += (size_t)rlen;
-		status = qc_imap_classify(resp, (size_t)rlen, tag, &text,
-					  &text_len);
-		switch (status) {
+		switch (r.status) {
 		case QC_IMAP_UNTAGGED: {
-			struct cursor c = {resp + 1, resp + rlen};
+			struct cursor c = {r.p + 1, r.p + r.len};
 			char keyword[32];
-			int r = 0;
+			int bad = 0;
 
 			if (read_astring(&c, keyword, sizeof(keyword)) < 0)
 				break;
 			if (strcasecmp(keyword, "QUOTAROOT") == 0)
-				r = parse_quotaroot(&c, &st);
+				bad = parse_quotaroot(&c, &st);
 			else if (strcasecmp(keyword, "QUOTA") == 0)
-				r = parse_quota(&c, &st);
-			if (r < 0) {
-				copy_text(errtext, errtext_size, resp,
-					  (size_t)rlen);
+				bad = parse_quota(&c, &st);
+			if (bad < 0) {
+				copy_text(errtext, errtext_size, r.p, r.len);
 				return QC_ERR_PROTOCOL;
 			}
 			break;
 		}
 		case QC_IMAP_BYE:
-			copy_text(errtext, errtext_size, text, text_len);
+			copy_text(errtext, errtext_size, r.text, r.text_len);
 			return QC_ERR_CLOSED;
 		case QC_IMAP_OK:
 			*verdict_r = quota_r->storage.limited ||
@@ -387,28 +412,26 @@ qc_quota_parse(const char *buf, size_t len, const char *tag,
 				     QC_VERDICT_FITS : QC_VERDICT_NO_QUOTA;
 			return QC_OK;
 		case QC_IMAP_NO:
-			copy_text(errtext, errtext_size, text, text_len);
+			copy_text(errtext, errtext_size, r.text, r.text_len);
 			/*
 			 * Only an explicit "no such mailbox" is one: a Murder
 			 * frontend whose backend is down also says NO.
 			 */
-			if (text_contains(text, text_len, "[NONEXISTENT]") ||
-			    text_contains(text, text_len,
+			if (text_contains(r.text, r.text_len, "[NONEXISTENT]") ||
+			    text_contains(r.text, r.text_len,
 					  "Mailbox does not exist")) {
 				*verdict_r = QC_VERDICT_NO_MAILBOX;
 				return QC_OK;
 			}
 			return QC_ERR_SERVER;
 		case QC_IMAP_BAD:
-			copy_text(errtext, errtext_size, text, text_len);
+			copy_text(errtext, errtext_size, r.text, r.text_len);
 			return QC_ERR_PROTOCOL;
 		case QC_IMAP_OTHER:
-			copy_text(errtext, errtext_size, resp, (size_t)rlen);
+			copy_text(errtext, errtext_size, r.p, r.len);
 			return QC_ERR_PROTOCOL;
 		}
 	}
-	copy_text(errtext, errtext_size, "no tagged completion", 20);
-	return QC_ERR_PROTOCOL;
 }
 
 int
@@ -420,19 +443,13 @@ qc_list_parse(const char *buf, size_t len, const char *tag,
 
 	if (errtext_size > 0)
 		errtext[0] = '\0';
-	while (pos < len) {
-		long rlen = qc_imap_response_length(buf + pos, len - pos);
-		const char *resp = buf + pos, *text;
-		size_t text_len;
-		enum qc_imap_status status;
+	for (;;) {
+		struct response r;
 
-		if (rlen <= 0)
+		if (next_response(buf, len, &pos, tag, &r) <= 0)
 			return QC_ERR_PROTOCOL;
-		pos += (size_t)rlen;
-		status = qc_imap_classify(resp, (size_t)rlen, tag, &text,
-					  &text_len);
-		if (status == QC_IMAP_UNTAGGED) {
-			struct cursor c = {resp + 1, resp + rlen};
+		if (r.status == QC_IMAP_UNTAGGED) {
+			struct cursor c = {r.p + 1, r.p + r.len};
 			char keyword[16], sep[8], name[QC_MAILBOX_MAX];
 
 			if (read_astring(&c, keyword, sizeof(keyword)) < 0 ||
@@ -455,8 +472,8 @@ qc_list_parse(const char *buf, size_t len, const char *tag,
 				return QC_OK;
 			continue;
 		}
-		copy_text(errtext, errtext_size, text, text_len);
-		switch (status) {
+		copy_text(errtext, errtext_size, r.text, r.text_len);
+		switch (r.status) {
 		case QC_IMAP_OK:
 			return QC_OK;
 		case QC_IMAP_NO:
@@ -467,5 +484,4 @@ qc_list_parse(const char *buf, size_t len, const char *tag,
 			return QC_ERR_PROTOCOL;
 		}
 	}
-	return QC_ERR_PROTOCOL;
 }

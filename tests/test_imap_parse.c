@@ -244,6 +244,24 @@ Test(quota_parse, edge_cases)
 	}
 }
 
+Test(quota_parse, failure_text_says_what_was_wrong)
+{
+	char errtext[200];
+	struct qc_quota q;
+	enum qc_verdict v;
+
+	cr_expect_eq(qc_quota_parse("* QUOTAROOT m m", 15, "T1", "m", &q, &v,
+				    errtext, sizeof(errtext)), QC_ERR_PROTOCOL);
+	cr_expect_str_eq(errtext, "truncated response");
+	cr_expect_eq(qc_quota_parse("* QUOTAROOT m m\r\n", 17, "T1", "m", &q,
+				    &v, errtext, sizeof(errtext)),
+		     QC_ERR_PROTOCOL);
+	cr_expect_str_eq(errtext, "no tagged completion");
+	cr_expect_eq(qc_quota_parse("T1 NO [NONEXISTENT] gone\r\n", 26, "T1",
+				    "m", &q, &v, errtext, 4), QC_OK);
+	cr_expect_str_eq(errtext, "[NO");
+}
+
 Test(response_length, framing)
 {
 	cr_expect_eq(qc_imap_response_length("", 0), 0);
