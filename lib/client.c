@@ -15,7 +15,15 @@
 
 #include "qc_private.h"
 
-#define QUOTA_RESPONSE_MAX (2u * 1024 * 1024)
+/*
+ * A GETQUOTAROOT or LIST "" "" answer is well under 1 KiB; 64 KiB leaves
+ * room for many roots and unsolicited lines.  Every connection may grow
+ * its buffer to this size and the allocator keeps the high-water mark, so
+ * the limit is also what a hostile server (one endless line) can make the
+ * daemon hold per connection: it was 2 MiB, 8 MiB of RSS with 4
+ * connections (tests/integration/policyd-faults.sh checks RSS).
+ */
+#define QUOTA_RESPONSE_MAX (64u * 1024)
 #define LIST_RESPONSE_MAX (256u * 1024 * 1024)
 #define TAG_MAX 16
 
@@ -95,7 +103,7 @@ exchange(qc_client_t *c, const char *authzid, const char *command,
 		.authzid = authzid,
 		.timeout_ms = c->s.timeout_ms,
 	};
-	int ret = QC_OK;
+	int ret = QC_OK, reused;
 
 	for (int attempt = 0; attempt < 2; attempt++) {
 		if (c->transport != NULL &&
@@ -109,15 +117,19 @@ exchange(qc_client_t *c, const char *authzid, const char *command,
 			if (ret != QC_OK)
 				return ret;
 		}
+		reused = !qc_transport_is_fresh(c->transport);
 		ret = qc_transport_exchange(c->transport, command,
 					    c->s.timeout_ms, max_response,
 					    resp_r, len_r, tag, TAG_MAX,
 					    c->errmsg);
 		if (ret == QC_OK)
 			return QC_OK;
-		/* A reused connection may have died while idle: retry once. */
-		if (ret == QC_ERR_CLOSED && !qc_transport_is_fresh(c->transport)
-		    && attempt == 0) {
+		/*
+		 * A reused connection may have died while idle: retry once.
+		 * A connection opened for this very command that closes is
+		 * the server's answer; retrying would double the load on it.
+		 */
+		if (ret == QC_ERR_CLOSED && reused && attempt == 0) {
 			qc_transport_close(&c->transport);
 			continue;
 		}

@@ -153,6 +153,19 @@ qc_transport_open(const struct qc_transport_params *p,
 			qc_errmsg_set(errmsg, "login as %s for %s: %s",
 				      p->user, p->authzid, t->server_line);
 			ret = QC_TRANSPORT_NO_USER;
+		} else if (ret == QC_ERR_TLS) {
+			/* The server's last line ("OK Begin TLS negotiation
+			 * now") says nothing about why TLS failed: say what
+			 * to check instead.  curl stopped before the login. */
+			qc_errmsg_set(errmsg, "%s: TLS failed, not logging in: "
+				      "%s; %s", p->url, t->curl_error[0] ?
+				      t->curl_error : curl_easy_strerror(code),
+				      code == CURLE_USE_SSL_FAILED ?
+				      "the server offers no STARTTLS and "
+				      "imap_tls = required (use imaps://, or "
+				      "enable TLS on the server)" :
+				      "check imap_ca_file and that the server "
+				      "certificate names the host in imap_url");
 		} else {
 			qc_errmsg_set(errmsg, "%s: %s%s%s", p->url,
 				      t->curl_error[0] ? t->curl_error :

@@ -55,6 +55,8 @@ step "full test suite under AddressSanitizer + UBSan"
 # integration checks look at output only.  Any report file fails the run.
 san_logs=$root/_build-asan-reports
 rm -rf "$san_logs"; mkdir -p "$san_logs"
+# The daemon drops to nobody: it must be able to write its report too.
+chmod 1777 "$san_logs"
 ASAN_OPTIONS=detect_leaks=1:log_path=$san_logs/asan \
 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:log_path=$san_logs/ubsan \
 	run_suite "$root/_build-asan" --enable-sanitizers

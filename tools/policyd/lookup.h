@@ -11,6 +11,14 @@
  * action_error at once; then one lookup (the probe) goes through; if it
  * fails too the interval doubles up to BACKOFF_MAX_MS, if it succeeds all
  * is normal again.  Cached answers keep being served throughout.
+ *
+ * BACKOFF_MAX_MS bounds how long right answers stay away after the server
+ * is back: the first probe after recovery ends the backoff.  A 10 s cap
+ * kept answering action_error (letting mail for full mailboxes in) for up
+ * to 10 s after a restart; tests/integration/policyd-faults.sh requires
+ * right answers within 2 s.  One probe a second costs a failing server
+ * nothing (a refused connect, or one connection waiting out imap_timeout),
+ * so the cap equals the start: the interval stays at 1 s.
  */
 #ifndef QC_POLICYD_LOOKUP_H
 #define QC_POLICYD_LOOKUP_H
@@ -21,7 +29,7 @@
 #include "request.h"
 
 #define BACKOFF_MIN_MS 1000
-#define BACKOFF_MAX_MS 10000
+#define BACKOFF_MAX_MS 1000
 
 struct lookup *lookup_create(void);
 void lookup_destroy(struct lookup **lookup);
