@@ -7,6 +7,7 @@
  * the output buffer exists only while answers are unsent.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +35,7 @@ struct conn {
 	size_t out_len, out_off, out_cap;
 	struct request *head, *tail;      /* in arrival order */
 	unsigned int npending;
+	uint64_t nrequests;               /* complete requests read */
 	struct conn *older, *newer;       /* activity order */
 	struct conn *flush_next;
 	int on_flush_list;
@@ -168,6 +170,7 @@ new_request(struct conn *c, struct policy_request *req)
 	req->recipient = NULL;
 	r->size = req->size;
 	r->start_us = loop_now_us();
+	c->nrequests++;
 	if (c->tail != NULL)
 		c->tail->next = r;
 	else
@@ -237,6 +240,9 @@ write_out(struct conn *c)
 			return;
 		}
 		c->out_off += (size_t)n;
+		/* A client reading its answers is active; one that stops
+		 * reading is closed by conn_tick() like an idle one. */
+		activity_touch(c->d, c, loop_now_ms());
 	}
 	if (c->out_off == c->out_len) {
 		c->out_off = c->out_len = 0;
@@ -313,12 +319,21 @@ process_input(struct conn *c, const char *buf, size_t len)
 	return 0;
 }
 
+/* A request has begun but not ended: part of a line or some lines. */
+static int
+in_request(const struct conn *c)
+{
+	return c->in_len > 0 || c->parser.req.nattrs > 0;
+}
+
 static void
 do_read(struct conn *c)
 {
 	static char buf[POLICY_LINE_MAX + 2 + READ_SIZE];
 	ssize_t n;
 	size_t held = c->in_len;
+	int was_between = !in_request(c);
+	uint64_t nrequests = c->nrequests;
 
 	if (held > 0)
 		memcpy(buf, c->in, held);
@@ -328,8 +343,11 @@ do_read(struct conn *c)
 			conn_close(c, "read error");
 		return;
 	}
-	activity_touch(c->d, c, loop_now_ms());
 	if (n == 0) {
+		if (!was_between)
+			msg_warn("client %s: closed the connection in the "
+				 "middle of a request; discarding it", c->peer);
+		activity_touch(c->d, c, loop_now_ms());
 		free(c->in);
 		c->in = NULL;
 		c->in_len = 0;
@@ -338,8 +356,17 @@ do_read(struct conn *c)
 		schedule_flush(c);
 		return;
 	}
-	if (process_input(c, buf, held + (size_t)n) == 0)
-		schedule_flush(c);
+	if (process_input(c, buf, held + (size_t)n) < 0)
+		return;
+	schedule_flush(c);
+	/*
+	 * Activity is the first byte of a request, a complete request or an
+	 * answer read by the client; bytes trickling in between are not.
+	 * So one request must arrive within client_idle_timeout of its first
+	 * byte: a client sending a byte now and then (slowloris) is closed.
+	 */
+	if (was_between || c->nrequests != nrequests)
+		activity_touch(c->d, c, loop_now_ms());
 }
 
 static void
@@ -450,13 +477,27 @@ conn_tick(struct policyd *d, uint64_t now_ms)
 
 	while ((c = d->conns) != NULL && c != stop &&
 	       now_ms - c->last_active_ms >= d->set.idle_timeout_ms) {
-		if (c->npending > 0 || c->out_len > 0) {
-			/* Waiting on us, not idle: look again later. */
+		uint64_t ms = now_ms - c->last_active_ms;
+
+		if (c->npending > 0) {
+			/* Waiting on a lookup, which ends within
+			 * imap_timeout: not idle, look again later. */
 			activity_touch(d, c, now_ms);
 			if (stop == NULL)
 				stop = c;
 			continue;
 		}
+		if (c->out_len > c->out_off)
+			msg_warn("client %s: has not read its answers for "
+				 "%" PRIu64 " ms (client_idle_timeout); "
+				 "disconnecting", c->peer, ms);
+		else if (in_request(c))
+			msg_warn("client %s: request not complete after "
+				 "%" PRIu64 " ms (client_idle_timeout); "
+				 "disconnecting", c->peer, ms);
+		else
+			msg_info("client %s: idle for %" PRIu64 " ms; closing "
+				 "(client_idle_timeout)", c->peer, ms);
 		conn_close(c, "idle timeout");
 	}
 }

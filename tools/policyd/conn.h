@@ -14,6 +14,12 @@
  * stops reading and closes once the requests complete before it are
  * answered: the protocol has no error reply, but every request that was
  * made gets its one answer.
+ *
+ * client_idle_timeout bounds three things: a connection with nothing to
+ * do, one request from its first byte to its empty line (a client that
+ * sends a byte now and then is closed: slowloris), and answers the
+ * client leaves unread.  The last two are logged as warnings naming the
+ * client; a connection waiting on a lookup is never idle.
  */
 #ifndef QC_POLICYD_CONN_H
 #define QC_POLICYD_CONN_H
