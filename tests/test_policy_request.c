@@ -221,6 +221,9 @@ Test(policy_request, limits_table)
 		{"NUL byte", NULL, 0, POLICY_ERR_NUL, 0},
 		{"error after a good request",
 		 strdup("recipient=a@x\n\nbad line\n\n"), 0, POLICY_ERR_SYNTAX, 1},
+		{"lone empty line", strdup("\n"), 0, POLICY_ERR_EMPTY, 0},
+		{"empty line after a good request",
+		 strdup("recipient=a@x\n\n\r\n"), 0, POLICY_ERR_EMPTY, 1},
 	};
 	static const char nul_input[] = "recipient=a\0b@x\n\n";
 

@@ -259,6 +259,10 @@ parse_model(const uint8_t *data, size_t size, struct run *r)
 			r->final = POLICY_ERR_NUL;
 			break;
 		}
+		if (len == 0 && cur.nattrs == 0) {
+			r->final = POLICY_ERR_EMPTY;
+			break;
+		}
 		if (len == 0) {
 			if (r->nreqs < MAX_REQS)
 				r->reqs[r->nreqs] = cur;

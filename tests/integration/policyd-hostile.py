@@ -188,16 +188,16 @@ def mode_halfopen_idle(port, maxsecs):
 
 def mode_noread(port, n, maxsecs):
     """Pipeline n requests and never read: the daemon must stop reading
-    (bounded buffers) and drop the client once it stays stuck.  The
-    requests are empty lines (no attributes: answered with action_fits at
-    once), which give the most answer bytes per request byte, so the
-    answers back up in the daemon rather than in socket buffers."""
+    (bounded buffers) and drop the client once it stays stuck.  Each
+    request is the smallest there is, one attribute and no recipient
+    (answered with action_fits at once): the most answer bytes per request
+    byte, so the answers back up in the daemon, not in socket buffers."""
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     s.settimeout(10)
     s.connect(("127.0.0.1", port))
     s.setblocking(False)
-    req = b"\n"
+    req = b"a=1\n\n"
     blob = req * n
     sent = 0
     closed = False

@@ -86,8 +86,12 @@ parse_line(struct policy_parser *p, const char *line, size_t len)
 		return POLICY_ERR_LINE_TOO_LONG;
 	if (memchr(line, '\0', len) != NULL)
 		return POLICY_ERR_NUL;
+	/*
+	 * Postfix never sends an empty request; lone empty lines would each
+	 * cost an answer and a log line for one byte of input.
+	 */
 	if (len == 0)
-		return POLICY_REQUEST;
+		return req->nattrs == 0 ? POLICY_ERR_EMPTY : POLICY_REQUEST;
 	if (++req->nattrs > POLICY_ATTRS_MAX)
 		return POLICY_ERR_TOO_MANY_ATTRS;
 	eq = memchr(line, '=', len);
@@ -179,6 +183,8 @@ policy_status_text(enum policy_status status)
 		return "NUL byte in input";
 	case POLICY_ERR_SYNTAX:
 		return "line is not name=value";
+	case POLICY_ERR_EMPTY:
+		return "empty request (an empty line with no attributes before it)";
 	case POLICY_ERR_NOMEM:
 		return "out of memory";
 	}

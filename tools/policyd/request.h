@@ -27,6 +27,7 @@ enum policy_status {
 	POLICY_ERR_TOO_MANY_ATTRS,
 	POLICY_ERR_NUL,
 	POLICY_ERR_SYNTAX,         /* a line without "=" */
+	POLICY_ERR_EMPTY,          /* an empty line that ends no request */
 	POLICY_ERR_NOMEM
 };
 

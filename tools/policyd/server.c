@@ -77,6 +77,31 @@ pause_listener(struct policyd *d)
 	loop_set(d->loop, &d->listener.watch, 0);
 }
 
+/*
+ * Beyond max_clients a newcomer is accepted and closed at once rather
+ * than left in the kernel's queue: Postfix then sees the failure within
+ * a second and uses its default_action, instead of waiting out its whole
+ * policy timeout.  The warning is limited to one a second, with a count,
+ * so a flood cannot flood the log too.
+ */
+static void
+refuse_client(struct policyd *d, int fd, const char *peer)
+{
+	static uint64_t last_warning_ms, refused;
+	uint64_t now = loop_now_ms();
+
+	close(fd);
+	refused++;
+	if (last_warning_ms != 0 && now - last_warning_ms < 1000)
+		return;
+	msg_warn("%u clients connected, max_clients = %" PRIu64 "; closed "
+		 "the connection from %s (%" PRIu64 " refused in the last "
+		 "second; raise max_clients?)", d->nconns, d->set.max_clients,
+		 peer, refused);
+	last_warning_ms = now;
+	refused = 0;
+}
+
 static void
 on_accept(void *context, unsigned int events)
 {
@@ -87,14 +112,6 @@ on_accept(void *context, unsigned int events)
 	for (int i = 0; i < ACCEPT_BATCH; i++) {
 		int fd;
 
-		if (d->nconns >= d->set.max_clients) {
-			msg_warn("%u clients connected, max_clients = %" PRIu64
-				 "; not accepting more until one leaves "
-				 "(raise max_clients?)", d->nconns,
-				 d->set.max_clients);
-			pause_listener(d);
-			return;
-		}
 		fd = listen_accept(d->listener.fd, peer, sizeof(peer));
 		if (fd < 0) {
 			if (errno == EMFILE || errno == ENFILE) {
@@ -106,6 +123,10 @@ on_accept(void *context, unsigned int events)
 						     EMFILE_PAUSE_MS;
 			}
 			return; /* EAGAIN, ECONNABORTED, ... */
+		}
+		if (d->nconns >= d->set.max_clients) {
+			refuse_client(d, fd, peer);
+			continue;
 		}
 		if (conn_create(d, fd, fd, peer) == NULL)
 			close(fd);
