@@ -85,6 +85,14 @@ qc_client_errmsg(const qc_client_t *c)
 	return c == NULL ? "no client" : c->errmsg;
 }
 
+static uint64_t
+remaining_ms(uint64_t deadline)
+{
+	uint64_t now = qc_clock_ms();
+
+	return deadline > now ? deadline - now : 0;
+}
+
 /*
  * Run one command on a connection logged in with authzid, opening or
  * replacing the connection as needed.  Returns QC_TRANSPORT_NO_USER when
@@ -103,9 +111,21 @@ exchange(qc_client_t *c, const char *authzid, const char *command,
 		.authzid = authzid,
 		.timeout_ms = c->s.timeout_ms,
 	};
+	/* imap_timeout bounds the whole lookup: connect, login, a retry. */
+	uint64_t deadline = qc_clock_ms() + c->s.timeout_ms;
 	int ret = QC_OK, reused;
 
 	for (int attempt = 0; attempt < 2; attempt++) {
+		uint64_t now = qc_clock_ms();
+
+		if (now >= deadline) {
+			qc_errmsg_set(c->errmsg, "no answer within imap_timeout "
+				      "(%llu ms)",
+				      (unsigned long long)c->s.timeout_ms);
+			ret = QC_ERR_TIMEOUT;
+			break;
+		}
+		params.timeout_ms = deadline - now;
 		if (c->transport != NULL &&
 		    (strcmp(qc_transport_authzid(c->transport), authzid) != 0 ||
 		     qc_transport_idle_closed(c->transport)))
@@ -119,7 +139,7 @@ exchange(qc_client_t *c, const char *authzid, const char *command,
 		}
 		reused = !qc_transport_is_fresh(c->transport);
 		ret = qc_transport_exchange(c->transport, command,
-					    c->s.timeout_ms, max_response,
+					    remaining_ms(deadline), max_response,
 					    resp_r, len_r, tag, TAG_MAX,
 					    c->errmsg);
 		if (ret == QC_OK)

@@ -119,6 +119,7 @@ int qc_password_read(const char *path, char **password_r, char *errmsg);
 void qc_password_free(char **password);
 
 /* ---- transport.c ---- */
+uint64_t qc_clock_ms(void);
 struct qc_transport;
 struct qc_transport_params {
 	const char *url;

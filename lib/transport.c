@@ -14,7 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
+#include <time.h>
 #include <curl/curl.h>
 
 #include "qc_private.h"
@@ -34,13 +34,14 @@ struct qc_transport {
 	char curl_error[CURL_ERROR_SIZE];
 };
 
-static uint64_t
-now_ms(void)
+/* Monotonic milliseconds: deadlines must not move with the wall clock. */
+uint64_t
+qc_clock_ms(void)
 {
-	struct timeval tv;
+	struct timespec ts;
 
-	gettimeofday(&tv, NULL);
-	return (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 /* Keeps the server's last line during connect and login, to tell
@@ -217,7 +218,7 @@ static int
 wait_socket(struct qc_transport *t, short events, uint64_t deadline)
 {
 	struct pollfd pfd = {.fd = t->sock, .events = events};
-	uint64_t now = now_ms();
+	uint64_t now = qc_clock_ms();
 	int r;
 
 	if (now >= deadline)
@@ -307,7 +308,7 @@ qc_transport_exchange(struct qc_transport *t, const char *command,
 		      size_t *resp_len_r, char *tag_r, size_t tag_size,
 		      char *errmsg)
 {
-	uint64_t deadline = now_ms() + timeout_ms;
+	uint64_t deadline = qc_clock_ms() + timeout_ms;
 	char line[QC_MAILBOX_MAX * 2 + 64];
 	size_t start, scan;
 	int n, ret;
