@@ -5,7 +5,8 @@
  * finding that tag.  libquotachk is measured against this number.
  *
  * Usage: raw-ceiling HOST PORT USER PASSWORD_FILE REPEAT < MAILBOXES
- * Prints: lookups=N seconds=S rate=R
+ * Prints: lookups=N seconds=S rate=R no=N (tagged NO answers: unknown
+ * mailboxes, which a benchmark expects for its unknown recipients only)
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -19,6 +20,7 @@
 
 static char rbuf[1 << 16];
 static size_t rlen;
+static unsigned long no_answers;
 
 /* Read until a line starting with tag (or any line if tag is NULL). */
 static int
@@ -38,6 +40,9 @@ wait_tag(int fd, const char *tag)
 					  strncmp(rbuf + tlen + 1, "OK", 2) == 0 ||
 					  strncmp(rbuf + tlen + 1, "NO", 2) == 0);
 
+			if (done && tag != NULL &&
+			    strncmp(rbuf + tlen + 1, "NO", 2) == 0)
+				no_answers++;
 			memmove(rbuf, rbuf + line, rlen - line);
 			rlen -= line;
 			if (done)
@@ -125,8 +130,8 @@ main(int argc, char **argv)
 			lookups++;
 		}
 	}
-	printf("lookups=%lu seconds=%.3f rate=%.0f\n", lookups,
-	       now() - start, lookups / (now() - start));
+	printf("lookups=%lu seconds=%.3f rate=%.0f no=%lu\n", lookups,
+	       now() - start, lookups / (now() - start), no_answers);
 	close(fd);
 	return 0;
 }

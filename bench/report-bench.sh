@@ -18,13 +18,15 @@ echo "fixture: $users mailboxes created in $(awk -v a="$t0" -v b="$(date +%s.%N)
 . "$dir/env"
 opts=(--imap_url="imap://127.0.0.1:$CYRUS_PORT/" --imap_tls=none
 	--imap_user="$CYRUS_ADMIN" --imap_password_file="$CYRUS_PASSWORD_FILE")
-for i in $(seq 1 "$users"); do printf 'user%s%04d\n' "$CYRUS_SEP" "$i"; done >"$dir/mboxes"
+for i in $(seq 1 "$users"); do printf 'user%suser%04d\n' "$CYRUS_SEP" "$i"; done >"$dir/mboxes"
 
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 for r in $(seq 1 "$rounds"); do
 	"$build/bench/raw-ceiling" 127.0.0.1 "$CYRUS_PORT" "$CYRUS_ADMIN" \
-		"$CYRUS_PASSWORD_FILE" 1 <"$dir/mboxes" |
-		sed -n 's/.*rate=\([0-9]*\).*/\1/p' >>"$dir/raw"
+		"$CYRUS_PASSWORD_FILE" 1 <"$dir/mboxes" >"$dir/raw.out"
+	# Every mailbox exists: a NO would mean the ceiling measured errors.
+	grep -q ' no=0$' "$dir/raw.out" || { echo "raw ceiling got NO answers: $(cat "$dir/raw.out")" >&2; exit 1; }
+	sed -n 's/.*rate=\([0-9]*\).*/\1/p' "$dir/raw.out" >>"$dir/raw"
 	s=$(date +%s.%N)
 	"$build/tools/quotachk-report" "${opts[@]}" --output="$dir/report.json"
 	e=$(date +%s.%N)
