@@ -51,8 +51,11 @@ print_json(const char *address, uint64_t size, int error, const char *detail,
 	json_object_object_add(o, "address", json_object_new_string(address));
 	json_object_object_add(o, "mailbox", answered && q->mailbox[0] ?
 			       json_object_new_string(q->mailbox) : NULL);
+	/* An address that cannot name a mailbox is "nouser" (exit 2), with
+	 * the reason under "error". */
 	json_object_object_add(o, "verdict", json_object_new_string(
-			       answered ? qc_verdict_name(verdict) : "error"));
+			       answered ? qc_verdict_name(verdict) :
+			       error == QC_ERR_ADDRESS ? "nouser" : "error"));
 	json_object_object_add(o, "quota_root", answered && q->root[0] ?
 			       json_object_new_string(q->root) : NULL);
 	json_object_object_add(o, "storage", answered ?
@@ -110,7 +113,6 @@ main(int argc, char **argv)
 	enum qc_verdict verdict = QC_VERDICT_FITS;
 	uint64_t size = 0;
 	const char *address, *detail;
-	char detail_buf[600];
 	int ret, status;
 
 	ret = tool_parse_args("quotachk", "[OPTIONS] ADDRESS [SIZE]",
@@ -141,11 +143,10 @@ main(int argc, char **argv)
 		ret = qc_client_check(client, address, size, &quota, &verdict);
 	detail = client != NULL && qc_client_errmsg(client)[0] ?
 		 qc_client_errmsg(client) : qc_strerror(ret);
-	snprintf(detail_buf, sizeof(detail_buf), "%s", detail);
 	if (args.values[OPT_JSON] != NULL)
-		print_json(address, size, ret, detail_buf, verdict, &quota);
+		print_json(address, size, ret, detail, verdict, &quota);
 	else
-		print_text(address, size, ret, detail_buf, verdict, &quota);
+		print_text(address, size, ret, detail, verdict, &quota);
 	status = exit_status(ret, verdict);
 	qc_client_free(client);
 	tool_args_free(&args);
