@@ -62,11 +62,7 @@ cleanup() {
 		kill -KILL "$PD_PID" 2>/dev/null
 	fi
 	bash "$QC_SERVERS/cyrus.sh" stop "$TMP/cyrus" >/dev/null 2>&1
-	if [ "${QC_KEEP:-0}" = 1 ] || [ "$QC_FAILED" -gt 0 ] || [ "$rc" -ne 0 ]; then
-		echo "# kept $TMP (policyd.log, *.out)"
-	else
-		rm -rf "$TMP"
-	fi
+	qc_remove_tmp "$TMP" "$rc"
 	exit "$rc"
 }
 trap cleanup EXIT

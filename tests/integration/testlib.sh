@@ -59,6 +59,16 @@ for k in sys.argv[2].split("."):
 print("null" if v is None else v)' "$1" "$2"
 }
 
+# qc_remove_tmp DIR [RC]: remove a test's scratch directory, but keep it
+# (and say so) when QC_KEEP=1, a check failed or RC is not 0, to debug.
+qc_remove_tmp() {
+	if [ "${QC_KEEP:-0}" = 1 ] || [ "$QC_FAILED" -gt 0 ] || [ "${2:-0}" -ne 0 ]; then
+		echo "# kept $1"
+	else
+		rm -rf "$1"
+	fi
+}
+
 qc_summary() {
 	echo "# passed=$QC_PASSED failed=$QC_FAILED"
 	[ "$QC_FAILED" -eq 0 ]

@@ -46,11 +46,7 @@ cleanup() {
 	bash "$QC_SERVERS/cyrus.sh" stop "$TMP/cyrus" >/dev/null 2>&1
 	bash "$QC_SERVERS/cyrus.sh" stop "$TMP/cyrus-plain" >/dev/null 2>&1
 	bash "$QC_SERVERS/dovecot.sh" stop "$TMP/dovecot" >/dev/null 2>&1
-	if [ "${QC_KEEP:-0}" = 1 ] || [ "$QC_FAILED" -gt 0 ]; then
-		echo "# kept $TMP"
-	else
-		rm -rf "$TMP"
-	fi
+	qc_remove_tmp "$TMP"
 	exit $rc
 }
 trap cleanup EXIT

@@ -220,10 +220,7 @@ cmd_start() {
         shift
     done
     [[ $(id -u) == 0 ]] || qc_die "must run as root (master binds as root, then becomes cyrus)"
-    mkdir -p "$DIR"
-    DIR=$(cd "$DIR" && pwd -P)
-    qc_check_dir_name "$DIR"
-    claim_dir "$DIR" cyrus
+    take_dir cyrus
     local t0; t0=$(qc_now)
 
     [[ -z $(master_pid) ]] || qc_die "a Cyrus master is already running for $DIR"

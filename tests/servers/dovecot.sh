@@ -285,10 +285,7 @@ cmd_start() {
         shift
     done
     [[ $(id -u) == 0 ]] || qc_die "must run as root"
-    mkdir -p "$DIR"
-    DIR=$(cd "$DIR" && pwd -P)
-    qc_check_dir_name "$DIR"
-    claim_dir "$DIR" dovecot
+    take_dir dovecot
     local t0; t0=$(qc_now)
     [[ -z $(master_pid) ]] || qc_die "a Dovecot is already running for $DIR"
     # From here on, a failed start must not leave Dovecot running.

@@ -334,6 +334,15 @@ QC_DOMAIN=example.test
 # qc_numbered_user I: user0001 style name.
 qc_numbered_user() { printf 'user%04d\n' "$1"; }
 
+# take_dir KIND: create $DIR, make it absolute, check its name and claim it
+# for a KIND test server (the common start of cyrus.sh and dovecot.sh).
+take_dir() {
+    mkdir -p "$DIR"
+    DIR=$(cd "$DIR" && pwd -P)
+    qc_check_dir_name "$DIR"
+    claim_dir "$DIR" "$1"
+}
+
 # claim_dir DIR KIND: DIR must be empty or already belong to a KIND test
 # server (marker file DIR/.qc-server).  Keeps a typo in DIR from making a
 # start script write (and clean up) inside some unrelated directory.
