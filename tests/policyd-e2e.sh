@@ -333,5 +333,15 @@ SMTP_PORT=$POSTFIX_SMTP_PORT
 smtp_checks "spawn" "$TMP/spawn.log"
 log_has "spawn: served in spawn mode" 'starting: spawn mode' "$TMP/spawn.log"
 
+# ---- secrets ------------------------------------------------------------------
+# After login failures, faults, reloads and SIGTERM, neither log holds the
+# IMAP password, plain or base64-encoded.
+PW=$(head -n1 "$TMP/imap.pass")
+PW64=$(printf '%s' "$PW" | base64 | tr -d '=')
+for f in "$TMP/policyd.log" "$TMP/spawn.log"; do
+    if grep -qF -e "$PW" -e "$PW64" "$f"; then not_ok "password found in ${f##*/}"
+    else ok "no password in ${f##*/}"; fi
+done
+
 echo "# $CHECKS checks, $FAILS failed"
 ((FAILS == 0))
