@@ -30,7 +30,7 @@ PACKAGES=(
     dovecot-core dovecot-imapd postfix swaks curl openssl
     libcurl4-openssl-dev libjson-c-dev libcriterion-dev
     autoconf automake libtool pkg-config make gcc python3
-    valgrind clang libclang-rt-14-dev
+    valgrind clang libclang-rt-14-dev procps
 )
 
 # missing_packages: print the PACKAGES that are not fully installed.
