@@ -242,8 +242,9 @@ static void
 prom_family(FILE *fp, const struct report *r, const char *name,
 	    const char *help, int messages, int limit)
 {
-	int any = 0;
-
+	/* The header even without samples: dashboards and alerts then see
+	 * an empty family, not a missing metric. */
+	fprintf(fp, "# HELP %s %s\n# TYPE %s gauge\n", name, help, name);
 	for (size_t i = 0; i < r->nentries; i++) {
 		const struct report_entry *e = &r->entries[i];
 		const struct qc_usage *u = messages ? &e->messages :
@@ -251,11 +252,6 @@ prom_family(FILE *fp, const struct report *r, const char *name,
 
 		if (!u->limited)
 			continue;
-		if (!any) {
-			fprintf(fp, "# HELP %s %s\n# TYPE %s gauge\n", name,
-				help, name);
-			any = 1;
-		}
 		fprintf(fp, "%s{mailbox=\"", name);
 		prom_label(fp, e->mailbox);
 		fprintf(fp, "\"} %llu\n", (unsigned long long)(limit ?
