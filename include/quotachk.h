@@ -68,7 +68,8 @@ QC_EXPORT const char *qc_version_string(void);
 	X(QC_ERR_CLOSED, -10, "the IMAP server closed the connection unexpectedly") \
 	X(QC_ERR_PROTOCOL, -11, "the IMAP server sent an answer that could not be understood (BAD or malformed)") \
 	X(QC_ERR_SERVER, -12, "the IMAP server refused the quota query (tagged NO); is imap_user an IMAP admin, or a master user?") \
-	X(QC_ERR_NO_QUOTA_SUPPORT, -13, "the IMAP server does not offer the QUOTA extension; enable quota on the server")
+	X(QC_ERR_NO_QUOTA_SUPPORT, -13, "the IMAP server does not offer the QUOTA extension; enable quota on the server") \
+	X(QC_ERR_ANSWER, -14, "the IMAP server answered the quota query for this mailbox with BAD or figures that could not be read; other mailboxes are not affected")
 
 enum qc_error {
 #define QC_ERROR_ENUM(name, value, text) name = value,

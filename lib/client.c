@@ -236,9 +236,10 @@ query_as(qc_client_t *c, const char *authzid, const char *mailbox,
 	if (ret != QC_OK) {
 		qc_errmsg_set(c->errmsg, "GETQUOTAROOT %.200s: %s", quoted,
 			      errtext);
-		/* After NO the connection is in sync; after anything else
-		 * it may not be. */
-		if (ret != QC_ERR_SERVER)
+		/* After NO, BAD or an unreadable figure in a whole response
+		 * the connection is in step; after anything else it may not
+		 * be. */
+		if (ret != QC_ERR_SERVER && ret != QC_ERR_ANSWER)
 			qc_transport_close(&c->transport);
 	}
 	return ret;

@@ -397,9 +397,11 @@ qc_quota_parse(const char *buf, size_t len, const char *tag,
 				bad = parse_quotaroot(&c, &st);
 			else if (strcasecmp(keyword, "QUOTA") == 0)
 				bad = parse_quota(&c, &st);
+			/* The response is whole (it got this far), so the
+			 * connection is in step: only this answer is bad. */
 			if (bad < 0) {
 				copy_text(errtext, errtext_size, r.p, r.len);
-				return QC_ERR_PROTOCOL;
+				return QC_ERR_ANSWER;
 			}
 			break;
 		}
@@ -426,7 +428,7 @@ qc_quota_parse(const char *buf, size_t len, const char *tag,
 			return QC_ERR_SERVER;
 		case QC_IMAP_BAD:
 			copy_text(errtext, errtext_size, r.text, r.text_len);
-			return QC_ERR_PROTOCOL;
+			return QC_ERR_ANSWER;
 		case QC_IMAP_OTHER:
 			copy_text(errtext, errtext_size, r.p, r.len);
 			return QC_ERR_PROTOCOL;

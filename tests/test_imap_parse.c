@@ -184,7 +184,7 @@ static const struct edge_row edges[] = {
 	 UINT64_MAX, UINT64_MAX, UINT64_MAX, "m"},
 	{"number beyond 64 bits is malformed",
 	 "* QUOTAROOT m m\r\n* QUOTA m (STORAGE 18446744073709551616 1)\r\n"
-	 "T1 OK\r\n", QC_ERR_PROTOCOL, 0, 0, 0, 0, 0, ""},
+	 "T1 OK\r\n", QC_ERR_ANSWER, 0, 0, 0, 0, 0, ""},
 	{"other untagged lines are ignored",
 	 "* OK [ALERT] hello\r\n* CAPABILITY IMAP4rev1\r\n* QUOTAROOT m m\r\n"
 	 "* QUOTA m (STORAGE 1 5)\r\nT1 OK\r\n", QC_OK, QC_VERDICT_FITS, K,
@@ -197,7 +197,7 @@ static const struct edge_row edges[] = {
 	 QC_OK, QC_VERDICT_NO_MAILBOX, 0, 0, 0, 0, ""},
 	{"other NO is an error", "T1 NO Permission denied\r\n",
 	 QC_ERR_SERVER, 0, 0, 0, 0, 0, ""},
-	{"BAD", "T1 BAD Unexpected extra arguments\r\n", QC_ERR_PROTOCOL,
+	{"BAD", "T1 BAD Unexpected extra arguments\r\n", QC_ERR_ANSWER,
 	 0, 0, 0, 0, 0, ""},
 	{"BYE", "* BYE autologout\r\n", QC_ERR_CLOSED, 0, 0, 0, 0, 0, ""},
 	{"wrong tag", "T9 OK\r\n", QC_ERR_PROTOCOL, 0, 0, 0, 0, 0, ""},
@@ -208,11 +208,11 @@ static const struct edge_row edges[] = {
 	{"truncated line", "* QUOTAROOT m m", QC_ERR_PROTOCOL,
 	 0, 0, 0, 0, 0, ""},
 	{"unterminated list", "* QUOTAROOT m m\r\n* QUOTA m (STORAGE 1 5\r\n"
-	 "T1 OK\r\n", QC_ERR_PROTOCOL, 0, 0, 0, 0, 0, ""},
+	 "T1 OK\r\n", QC_ERR_ANSWER, 0, 0, 0, 0, 0, ""},
 	{"missing number", "* QUOTAROOT m m\r\n* QUOTA m (STORAGE 1)\r\n"
-	 "T1 OK\r\n", QC_ERR_PROTOCOL, 0, 0, 0, 0, 0, ""},
+	 "T1 OK\r\n", QC_ERR_ANSWER, 0, 0, 0, 0, 0, ""},
 	{"unterminated quoted name", "* QUOTAROOT \"m\r\nT1 OK\r\n",
-	 QC_ERR_PROTOCOL, 0, 0, 0, 0, 0, ""},
+	 QC_ERR_ANSWER, 0, 0, 0, 0, 0, ""},
 	{"literal too large", "* QUOTAROOT {99999999}\r\nT1 OK\r\n",
 	 QC_ERR_PROTOCOL, 0, 0, 0, 0, 0, ""},
 	{"garbage", "\x01\x02garbage\r\n", QC_ERR_PROTOCOL, 0, 0, 0, 0, 0,

@@ -270,7 +270,9 @@ static const struct kind_case kind_cases[] = {
 	{"request=smtpd_access_policy\nprotocol_state=RCPT\nrecipient=a@x\n\n",
 	 POLICY_CHECK},
 	{"protocol_state=END-OF-MESSAGE\nrecipient=a@x\nsize=9\n\n",
-	 POLICY_CHECK},
+	 POLICY_CHECK_COMMIT},
+	{"protocol_state=end-of-message\nrecipient=a@x\n\n",
+	 POLICY_CHECK_COMMIT},
 	{"protocol_state=rcpt\nrecipient=a@x\n\n", POLICY_CHECK},
 	{"request=junk\nprotocol_state=RCPT\nrecipient=a@x\n\n",
 	 POLICY_SKIP_REQUEST},
@@ -278,7 +280,11 @@ static const struct kind_case kind_cases[] = {
 	{"protocol_state=MAIL\n\n", POLICY_SKIP_STATE},
 	{"recipient=a@x\n\n", POLICY_SKIP_STATE},
 	{"protocol_state=END-OF-MESSAGE\nrecipient=\nrecipient_count=3\n\n",
-	 POLICY_SKIP_NO_RECIPIENT},
+	 POLICY_COMMIT},
+	{"protocol_state=END-OF-MESSAGE\nrecipient_count=3\n\n",
+	 POLICY_COMMIT},
+	{"request=junk\nprotocol_state=END-OF-MESSAGE\n\n",
+	 POLICY_SKIP_REQUEST},
 	{"protocol_state=RCPT\n\n", POLICY_SKIP_NO_RECIPIENT},
 };
 
@@ -295,6 +301,33 @@ Test(policy_request, kind_table)
 			     "row %zu: kind %d", i, policy_request_kind(&r[0]));
 		policy_request_clear(&r[0]);
 	}
+}
+
+/* instance= ties the requests of one message together; recipient_count
+ * says how many recipients Postfix accepted. */
+Test(policy_request, instance_and_recipient_count)
+{
+	static const char in[] =
+		"instance=1c5f.6b06a9fc.67a1d.0\nrecipient_count=12\n"
+		"instance=second\nrecipient_count=1\n\n"
+		"instance=" "0123456789012345678901234567890123456789"
+		"0123456789012345678901234\nrecipient_count=x\n\n"
+		"recipient=a@x\n\n";
+	struct policy_request r[8];
+	enum policy_status st;
+	int n = feed_all(in, strlen(in), 7, r, 8, &st);
+
+	cr_assert_eq(n, 3);
+	cr_assert_str_eq(r[0].instance, "1c5f.6b06a9fc.67a1d.0",
+			 "the first instance= counts");
+	cr_assert_eq(r[0].recipient_count, 12);
+	cr_assert_str_eq(r[1].instance, "", "a cut id could join messages");
+	cr_assert(r[1].has_instance);
+	cr_assert_eq(r[1].recipient_count, 0, "not a number");
+	cr_assert_str_eq(r[2].instance, "");
+	cr_assert_not(r[2].has_instance);
+	for (int i = 0; i < n; i++)
+		policy_request_clear(&r[i]);
 }
 
 struct key_case {

@@ -15,8 +15,10 @@ struct entry {
 	struct entry *older, *newer;  /* age list */
 	uint64_t hash;
 	uint64_t expires_ms;
+	uint64_t stamp;               /* the lookup that filled it */
 	enum qc_verdict verdict;
 	struct qc_usage storage, messages;
+	uint64_t counted_bytes, counted_messages;
 	char *mailbox;
 	char key[];
 };
@@ -142,6 +144,8 @@ cache_get(struct cache *c, const char *key, uint64_t now_ms,
 	value_r->verdict = e->verdict;
 	value_r->storage = e->storage;
 	value_r->messages = e->messages;
+	value_r->counted_bytes = e->counted_bytes;
+	value_r->counted_messages = e->counted_messages;
 	len = strlen(e->mailbox);
 	if (len >= sizeof(value_r->mailbox))
 		len = sizeof(value_r->mailbox) - 1;
@@ -174,7 +178,7 @@ grow(struct cache *c)
 
 int
 cache_put(struct cache *c, const char *key, int error,
-	  const struct cache_value *v, uint64_t now_ms)
+	  const struct cache_value *v, uint64_t now_ms, uint64_t stamp)
 {
 	size_t klen = strlen(key);
 	uint64_t hash;
@@ -186,8 +190,11 @@ cache_put(struct cache *c, const char *key, int error,
 	    v->verdict != QC_VERDICT_NO_MAILBOX)
 		return -1;
 	hash = hash_string(key);
-	if ((e = find(c, key, hash)) != NULL)
+	if ((e = find(c, key, hash)) != NULL) {
+		if (e->stamp > stamp)
+			return -1;
 		entry_unlink(c, e);
+	}
 	while (c->count >= c->max_entries)
 		entry_unlink(c, c->oldest);
 	e = malloc(sizeof(*e) + klen + 1);
@@ -201,6 +208,8 @@ cache_put(struct cache *c, const char *key, int error,
 	memcpy(e->key, key, klen + 1);
 	e->hash = hash;
 	e->expires_ms = now_ms + c->ttl_ms;
+	e->stamp = stamp;
+	e->counted_bytes = e->counted_messages = 0;
 	e->verdict = v->verdict;
 	e->storage = v->storage;
 	e->messages = v->messages;
@@ -220,36 +229,37 @@ cache_put(struct cache *c, const char *key, int error,
 	return 0;
 }
 
-static void
-add_saturating(uint64_t *x, uint64_t n)
+static uint64_t
+add_saturating(uint64_t x, uint64_t n)
 {
-	*x = *x > UINT64_MAX - n ? UINT64_MAX : *x + n;
+	return x > UINT64_MAX - n ? UINT64_MAX : x + n;
 }
 
 void
-cache_value_charge(struct cache_value *v, uint64_t size)
+cache_value_quota(const struct cache_value *v, struct qc_quota *q)
 {
-	if (v->verdict != QC_VERDICT_FITS)
-		return;
-	if (v->storage.limited)
-		add_saturating(&v->storage.used, size > 0 ? size : 1);
-	if (v->messages.limited)
-		add_saturating(&v->messages.used, 1);
+	/* Only the figures: clearing the two name buffers would cost more
+	 * than the decision itself. */
+	q->mailbox[0] = q->root[0] = '\0';
+	q->nroots = 0;
+	q->storage = v->storage;
+	q->messages = v->messages;
+	q->storage.used = add_saturating(q->storage.used, v->counted_bytes);
+	q->messages.used = add_saturating(q->messages.used,
+					  v->counted_messages);
 }
 
-void
+int
 cache_charge(struct cache *c, const char *key, uint64_t size,
 	     uint64_t now_ms)
 {
 	struct entry *e;
-	struct cache_value v;
 
-	if (c->ttl_ms == 0 || (e = find_fresh(c, key, now_ms)) == NULL)
-		return;
-	v.verdict = e->verdict;
-	v.storage = e->storage;
-	v.messages = e->messages;
-	cache_value_charge(&v, size);
-	e->storage = v.storage;
-	e->messages = v.messages;
+	if (c->ttl_ms == 0 || (e = find_fresh(c, key, now_ms)) == NULL ||
+	    e->verdict != QC_VERDICT_FITS)
+		return 0;
+	e->counted_bytes = add_saturating(e->counted_bytes,
+					  size > 0 ? size : 1);
+	e->counted_messages = add_saturating(e->counted_messages, 1);
+	return 1;
 }

@@ -6,6 +6,11 @@
  * first: every entry has the same TTL, so the oldest expires first too).
  * Only answers are cached (limits found, no quota, no such mailbox),
  * never errors.  Single-threaded: the event loop owns it.
+ *
+ * Accounting: an entry holds the server's own figures and, apart from
+ * them, what was counted since (messages Postfix accepted at
+ * END-OF-MESSAGE).  Checks never count anything; the counted part ends
+ * with the entry, when the server's figures are asked again.
  */
 #ifndef QC_POLICYD_CACHE_H
 #define QC_POLICYD_CACHE_H
@@ -17,8 +22,10 @@
 
 struct cache_value {
 	enum qc_verdict verdict;       /* FITS (limits known), NO_QUOTA, NO_MAILBOX */
-	struct qc_usage storage;       /* bytes */
+	struct qc_usage storage;       /* the server's figures, bytes */
 	struct qc_usage messages;
+	uint64_t counted_bytes;        /* accepted since those figures */
+	uint64_t counted_messages;
 	char mailbox[QC_MAILBOX_MAX];  /* the name asked, for log lines */
 };
 
@@ -45,23 +52,29 @@ int cache_get(struct cache *cache, const char *key, uint64_t now_ms,
 /*
  * Store the outcome of a lookup.  error is the lookup's qc_error: only
  * QC_OK with verdict FITS, NO_QUOTA or NO_MAILBOX is stored, anything
- * else (errors above all) is refused.  Replaces an older entry for key
- * and restarts its TTL.  Returns 0 when stored, -1 when refused, the
- * cache is off or memory ran out.
+ * else (errors above all) is refused.  stamp numbers the lookup (they
+ * are started in increasing order): an answer whose lookup started
+ * before the one that filled the entry is refused, so a late answer
+ * never replaces a newer one.  Replacing an entry restarts its TTL and
+ * drops what was counted on it (the server's new figures include what
+ * it has received).  The value's counted_* fields are ignored.  Returns
+ * 0 when stored, -1 when refused, the cache is off or memory ran out.
  */
 int cache_put(struct cache *cache, const char *key, int error,
-	      const struct cache_value *value, uint64_t now_ms);
+	      const struct cache_value *value, uint64_t now_ms,
+	      uint64_t stamp);
 
 /*
- * A message of size bytes (0 counts as 1) was let through for key: count
- * it against the fresh entry's usage (storage grows by the size, messages
- * by one), so a burst within one TTL cannot overfill the mailbox.  No-op
- * without a fresh entry with limits.
+ * Postfix accepted a message of size bytes (0 counts as 1) for key:
+ * count it on the fresh entry (storage by the size, messages by one)
+ * until the entry is refreshed from the server.  Returns 1 when counted,
+ * 0 without a fresh entry with limits (nothing to count against).
  */
-void cache_charge(struct cache *cache, const char *key, uint64_t size,
-		  uint64_t now_ms);
+int cache_charge(struct cache *cache, const char *key, uint64_t size,
+		 uint64_t now_ms);
 
-/* The same accounting on a value the caller holds. */
-void cache_value_charge(struct cache_value *value, uint64_t size);
+/* The figures a decision sees: the server's plus what was counted. */
+void cache_value_quota(const struct cache_value *value,
+		       struct qc_quota *quota_r);
 
 #endif

@@ -17,6 +17,7 @@
 #include "log.h"
 #include "lookup.h"
 #include "request.h"
+#include "txn.h"
 
 #define READ_SIZE 16384
 
@@ -42,6 +43,7 @@ struct conn {
 	struct conn *dead_next;
 	uint64_t last_active_ms;
 	const char *close_reason;
+	struct txn txn;                   /* the message being sent */
 	unsigned int warned_skip:1;
 };
 
@@ -143,13 +145,18 @@ warn_skip(struct conn *c, const struct policy_request *req,
 					       sizeof(text), 0));
 		break;
 	case POLICY_SKIP_NO_RECIPIENT:
-		msg_warn("client %s: request without a recipient (at "
-			 "END-OF-MESSAGE with several recipients Postfix sends "
-			 "none); answering action_fits (check at RCPT time: "
-			 "use check_policy_service in "
-			 "smtpd_recipient_restrictions)", c->peer);
+		msg_warn("client %s: RCPT request without a recipient; "
+			 "answering action_fits", c->peer);
+		break;
+	case POLICY_COMMIT:
+		msg_warn("client %s: END-OF-MESSAGE with several recipients, "
+			 "but their RCPTs were not checked on this connection; "
+			 "not counting the message (use the same "
+			 "check_policy_service in smtpd_recipient_restrictions "
+			 "and smtpd_end_of_data_restrictions)", c->peer);
 		break;
 	case POLICY_CHECK:
+	case POLICY_CHECK_COMMIT:
 		break;
 	}
 }
@@ -169,6 +176,9 @@ new_request(struct conn *c, struct policy_request *req)
 	r->recipient = req->recipient;   /* ownership moves */
 	req->recipient = NULL;
 	r->size = req->size;
+	r->recipient_count = req->recipient_count;
+	r->kind = kind;
+	memcpy(r->instance, req->instance, sizeof(r->instance));
 	r->start_us = loop_now_us();
 	c->nrequests++;
 	if (c->tail != NULL)
@@ -177,8 +187,11 @@ new_request(struct conn *c, struct policy_request *req)
 		c->head = r;
 	c->tail = r;
 	c->npending++;
-	if (kind == POLICY_CHECK) {
+	if (kind == POLICY_CHECK || kind == POLICY_CHECK_COMMIT) {
 		lookup_start(c->d, r);
+	} else if (kind == POLICY_COMMIT) {
+		if (lookup_commit(c->d, r, &c->txn) < 0)
+			warn_skip(c, req, kind);
 	} else {
 		warn_skip(c, req, kind);
 		lookup_skip(c->d, r, kind);
@@ -190,6 +203,12 @@ void
 conn_request_done(struct request *r)
 {
 	schedule_flush(r->conn);
+}
+
+struct txn *
+conn_txn(struct conn *c)
+{
+	return &c->txn;
 }
 
 /* Move the answers that are due, in order, to the output buffer. */
@@ -428,6 +447,7 @@ conn_close(struct conn *c, const char *reason)
 		free(r);
 	}
 	c->head = c->tail = NULL;
+	txn_clear(&c->txn);
 	loop_del(d->loop, &c->in_w);
 	if (c->out_fd != c->in_fd) {
 		loop_del(d->loop, &c->out_w);

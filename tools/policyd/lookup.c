@@ -1,12 +1,13 @@
 /*
- * lookup.c - cache, coalescing, deadlines, backoff and the decision log
- * line (see lookup.h).
+ * lookup.c - cache, coalescing, deadlines, backoff, accounting and the
+ * decision log line (see lookup.h).
  *
- * After an answer, a message that fits is counted against the usage the
- * next request sees (cache_charge): within one TTL a burst of messages
- * stops at the limit instead of each being compared with the same stale
- * usage.  Requests that waited on one lookup are decided one after the
- * other on one value, for the same reason.
+ * Accounting: a refusal rests only on the server's own figures plus
+ * messages Postfix really accepted.  An RCPT check never counts anything
+ * (a probe, an RSET, a recipient refused later or a crowd of concurrent
+ * RCPTs leave the figures as the server gave them); a message is counted
+ * at END-OF-MESSAGE, with its real size, on the cache entry of each
+ * recipient it went to, until the entry is refreshed from the server.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -17,6 +18,7 @@
 #include "hash.h"
 #include "log.h"
 #include "lookup.h"
+#include "txn.h"
 #include "workers.h"
 
 #define INFLIGHT_BUCKETS 4096  /* a power of two */
@@ -45,6 +47,10 @@ struct lookup {
 	struct inflight *oldest, *newest;
 	unsigned int count;
 	uint64_t next_job_id;
+	/* Lookups up to this id were started under an older configuration:
+	 * their answers are given but not cached (job ids are the cache's
+	 * stamps, cache.h). */
+	uint64_t stale_up_to;
 	struct backoff backoff;
 };
 
@@ -77,10 +83,17 @@ lookup_pending(const struct lookup *l)
 	return l->count;
 }
 
-void
-lookup_reset_backoff(struct lookup *l)
+static void
+reset_backoff(struct lookup *l)
 {
 	memset(&l->backoff, 0, sizeof(l->backoff));
+}
+
+void
+lookup_new_config(struct lookup *l)
+{
+	reset_backoff(l);
+	l->stale_up_to = l->next_job_id;
 }
 
 /* ---- the decision: log line, counters, hand over to the connection ---- */
@@ -94,6 +107,20 @@ usage_text(const struct qc_usage *u, int used, char *out, size_t size)
 		snprintf(out, size, "%" PRIu64, used ? u->used : u->limit);
 }
 
+/* Remember an RCPT answer for the message's END-OF-MESSAGE (txn.h). */
+static void
+note_rcpt(struct policyd *d, struct request *r, int countable,
+	  enum action_kind action)
+{
+	int let_through = !reply_action_refuses(reply_action_text(d->config,
+								  action));
+
+	if (txn_rcpt(conn_txn(r->conn), r->instance, countable ? r->key : NULL,
+		     let_through) < 0)
+		msg_warn("out of memory: message %s will not be counted",
+			 r->instance);
+}
+
 static void
 finish(struct policyd *d, struct request *r, int error,
        enum qc_verdict verdict, const struct cache_value *v,
@@ -102,8 +129,12 @@ finish(struct policyd *d, struct request *r, int error,
 	enum action_kind action = reply_action_for(error, verdict);
 	uint64_t us = loop_now_us() - r->start_us;
 	char rcpt[256], mbox[256], used[24], limit[24], msgs[48] = "";
-	char err[400] = "", text[320];
+	char err[400] = "", text[320], eom[80] = "", since[48] = "";
+	struct qc_quota seen;
 
+	if (r->kind == POLICY_CHECK)
+		note_rcpt(d, r, error == QC_OK && verdict == QC_VERDICT_FITS,
+			  action);
 	r->action = action;
 	r->done = 1;
 	d->stats.requests++;
@@ -114,53 +145,60 @@ finish(struct policyd *d, struct request *r, int error,
 		d->stats.verdicts[verdict]++;
 	stats_latency(&d->stats, us);
 
-	usage_text(v != NULL ? &v->storage : NULL, 1, used, sizeof(used));
-	usage_text(v != NULL ? &v->storage : NULL, 0, limit, sizeof(limit));
+	if (v != NULL)
+		cache_value_quota(v, &seen);
+	usage_text(v != NULL ? &seen.storage : NULL, 1, used, sizeof(used));
+	usage_text(v != NULL ? &seen.storage : NULL, 0, limit, sizeof(limit));
 	if (v != NULL && v->messages.limited)
 		snprintf(msgs, sizeof(msgs), " messages=%" PRIu64 "/%" PRIu64,
-			 v->messages.used, v->messages.limit);
+			 seen.messages.used, seen.messages.limit);
+	if (v != NULL && v->counted_messages > 0)
+		snprintf(since, sizeof(since), " accepted_since=%" PRIu64,
+			 v->counted_bytes);
+	if (r->kind == POLICY_CHECK_COMMIT || r->kind == POLICY_COMMIT)
+		snprintf(eom, sizeof(eom), " state=END-OF-MESSAGE "
+			 "recipients=%" PRIu64 " counted=%u",
+			 r->recipient_count, r->counted);
 	if (error != QC_OK)
 		snprintf(err, sizeof(err), " error=%s detail=\"%s\"",
 			 qc_error_name(error), log_sanitize(errmsg != NULL ?
 			 errmsg : qc_strerror(error), text, sizeof(text), 1));
-	msg_info("recipient=%s mailbox=%s used=%s limit=%s%s size=%" PRIu64
-		 " verdict=%s action=\"%s\" cached=%s ms=%" PRIu64 ".%03" PRIu64
-		 "%s",
+	msg_info("recipient=%s mailbox=%s used=%s limit=%s%s%s size=%" PRIu64
+		 "%s verdict=%s action=\"%s\" cached=%s ms=%" PRIu64 ".%03"
+		 PRIu64 "%s",
 		 log_sanitize(r->recipient != NULL ? r->recipient : "",
 			      rcpt, sizeof(rcpt), 0),
 		 v != NULL && v->mailbox[0] ?
 		 log_sanitize(v->mailbox, mbox, sizeof(mbox), 0) : "-",
-		 used, limit, msgs, r->size,
+		 used, limit, msgs, since, r->size, eom,
 		 error != QC_OK ? "error" : qc_verdict_name(verdict),
 		 reply_action_text(d->config, action), cached, us / 1000,
 		 us % 1000, err);
 	conn_request_done(r);
 }
 
-/* Decide r on a quota answer v; a message let through is charged to v
- * (a value the caller holds) or to the cache entry for key. */
+/*
+ * Decide r on a quota answer v (the server's figures plus what was
+ * counted).  A message that fits at END-OF-MESSAGE is counted on the
+ * cache entry: Postfix accepts it on this answer.
+ */
 static void
-answer_from_value(struct policyd *d, struct request *r, const char *key,
-		  struct cache_value *v, const char *cached, int charge_cache)
+answer_from_value(struct policyd *d, struct request *r,
+		  const struct cache_value *v, const char *cached)
 {
 	enum qc_verdict verdict = v->verdict;
-	uint64_t size = r->size;
 
 	if (verdict == QC_VERDICT_FITS) {
 		struct qc_quota q;
 
-		q.storage = v->storage;
-		q.messages = v->messages;
-		verdict = qc_decide(&q, size);
+		cache_value_quota(v, &q);
+		verdict = qc_decide(&q, r->size);
 	}
+	if (r->kind == POLICY_CHECK_COMMIT && verdict == QC_VERDICT_FITS)
+		r->counted = (unsigned int)cache_charge(d->cache, r->key,
+							r->size, loop_now_ms());
 	/* Logs the usage the decision saw; r is not to be touched after. */
 	finish(d, r, QC_OK, verdict, v, cached, NULL);
-	if (verdict != QC_VERDICT_FITS)
-		return;
-	if (charge_cache)
-		cache_charge(d->cache, key, size, loop_now_ms());
-	else
-		cache_value_charge(v, size);
 }
 
 void
@@ -170,6 +208,29 @@ lookup_skip(struct policyd *d, struct request *r, enum policy_kind kind)
 	/* Counted as notchecked: the action is action_fits. */
 	(void)kind; /* the connection's one warning says which */
 	finish(d, r, QC_OK, QC_VERDICT_NOT_CHECKED, NULL, "no", NULL);
+}
+
+int
+lookup_commit(struct policyd *d, struct request *r, struct txn *txn)
+{
+	uint64_t now = loop_now_ms();
+	int seen = r->instance[0] != '\0' &&
+		   strcmp(txn->instance, r->instance) == 0;
+
+	if (txn_complete(txn, r->instance, r->recipient_count))
+		for (unsigned int i = 0; i < txn->nkeys; i++)
+			r->counted += (unsigned int)cache_charge(d->cache,
+						txn->keys[i], r->size, now);
+	else if (seen)
+		msg_info("instance=%s: Postfix accepted %" PRIu64 " of the %"
+			 PRIu64 " recipients let through (a later restriction "
+			 "refused some, or more than %d); not counting the "
+			 "message", r->instance, r->recipient_count,
+			 txn->let_through, TXN_RECIPIENTS_MAX);
+	txn_clear(txn);
+	d->stats.skipped++;
+	finish(d, r, QC_OK, QC_VERDICT_NOT_CHECKED, NULL, "no", NULL);
+	return seen ? 0 : -1;
 }
 
 /* ---- in-flight lookups ---- */
@@ -251,6 +312,13 @@ lookup_cancel(struct request *r)
 
 /* ---- backoff ---- */
 
+/*
+ * Errors that say the server as a whole is not usable.  Not among them:
+ * a tagged NO (QC_ERR_SERVER: the server answers; a Murder frontend
+ * whose backend is down says so for some mailboxes) and a BAD or an
+ * unreadable answer about one mailbox (QC_ERR_ANSWER): one recipient
+ * must not switch checking off for everyone.
+ */
 static int
 server_failure(int error)
 {
@@ -299,7 +367,7 @@ backoff_ok(struct lookup *l)
 	if (l->backoff.interval_ms != 0)
 		msg_info("IMAP server answers again after %u failed attempts",
 			 l->backoff.failures);
-	lookup_reset_backoff(l);
+	reset_backoff(l);
 }
 
 /* ---- starting a lookup ---- */
@@ -312,19 +380,20 @@ lookup_start(struct policyd *d, struct request *r)
 	struct cache_value v;
 	struct inflight *inf;
 	struct job *job;
-	char key[QC_MAILBOX_MAX], mailbox[QC_MAILBOX_MAX], why[400];
+	char *key = r->key, mailbox[QC_MAILBOX_MAX], why[400];
 	uint64_t now = loop_now_ms(), hash;
 	int checked = 1, ret;
 
 	if (policy_recipient_key(r->recipient, d->set.recipient_delimiter,
-				 key, sizeof(key)) < 0) {
+				 key, sizeof(r->key)) < 0) {
+		key[0] = '\0';
 		finish(d, r, QC_ERR_ADDRESS, QC_VERDICT_NO_MAILBOX, NULL, "no",
 		       "recipient cannot name a mailbox");
 		return;
 	}
 	if (cache_get(d->cache, key, now, &v)) {
 		d->stats.cache_hits++;
-		answer_from_value(d, r, key, &v, "yes", 1);
+		answer_from_value(d, r, &v, "yes");
 		return;
 	}
 	/* Cheap checks that need no server ('/' stands in for the
@@ -363,11 +432,11 @@ lookup_start(struct policyd *d, struct request *r)
 		finish(d, r, QC_ERR_NOMEM, QC_VERDICT_FITS, NULL, "no", NULL);
 		return;
 	}
-	memcpy(inf->key, key, sizeof(key));
+	memcpy(inf->key, key, sizeof(inf->key));
 	inf->hash = hash;
 	inf->job_id = job->id = ++l->next_job_id;
 	inf->deadline_ms = job->deadline_ms = now + d->set.imap_timeout_ms;
-	memcpy(job->key, key, sizeof(key));
+	memcpy(job->key, key, sizeof(job->key));
 	if (b->interval_ms != 0)
 		b->probe_id = job->id;
 	inf->hnext = l->buckets[hash & (INFLIGHT_BUCKETS - 1)];
@@ -400,7 +469,7 @@ job_done(struct policyd *d, struct job *job, uint64_t now)
 	struct lookup *l = d->lookup;
 	uint64_t hash = hash_string(job->key);
 	struct inflight *inf = inflight_find(l, job->key, hash);
-	struct cache_value v;
+	struct cache_value v, cached;
 	struct request *r;
 	int first = 1;
 
@@ -410,28 +479,40 @@ job_done(struct policyd *d, struct job *job, uint64_t now)
 		d->stats.lookups++;
 		if (job->error != QC_OK)
 			d->stats.imap_errors++;
-		if (job->error == QC_OK)
-			backoff_ok(l);
-		else if (server_failure(job->error))
+		/* Any other outcome, a NO included, is an answer: the
+		 * server is reachable, and the backoff (its probe above
+		 * all) ends; a probe left open would keep every uncached
+		 * recipient on action_error until a restart. */
+		if (job->error != QC_OK && server_failure(job->error))
 			backoff_fail(l, job->id, job->error, job->errmsg, now);
+		else
+			backoff_ok(l);
+	} else if (job->id == l->backoff.probe_id) {
+		l->backoff.probe_id = 0; /* the next lookup probes */
 	}
-	if (job->error == QC_OK)
+	if (job->error == QC_OK) {
 		value_from_job(job, &v);
-	if (inf != NULL) {
-		while ((r = unwait_first(inf)) != NULL) {
-			const char *cached = first ? "no" : "coalesced";
-
-			first = 0;
-			if (job->error != QC_OK)
-				finish(d, r, job->error, QC_VERDICT_FITS, NULL,
-				       cached, job->errmsg);
-			else
-				answer_from_value(d, r, job->key, &v, cached, 0);
-		}
-		inflight_remove(l, inf);
+		/* Cached first, so that END-OF-MESSAGE requests among the
+		 * waiters count their message on the entry the next request
+		 * sees.  Not from before a reload, not over a newer answer. */
+		if (job->id > l->stale_up_to)
+			cache_put(d->cache, job->key, QC_OK, &v, now, job->id);
 	}
-	if (job->error == QC_OK)
-		cache_put(d->cache, job->key, QC_OK, &v, now);
+	if (inf == NULL)
+		return;
+	while ((r = unwait_first(inf)) != NULL) {
+		const char *how = first ? "no" : "coalesced";
+
+		first = 0;
+		if (job->error != QC_OK)
+			finish(d, r, job->error, QC_VERDICT_FITS, NULL, how,
+			       job->errmsg);
+		else if (cache_get(d->cache, job->key, now, &cached))
+			answer_from_value(d, r, &cached, how);
+		else
+			answer_from_value(d, r, &v, how);
+	}
+	inflight_remove(l, inf);
 }
 
 void

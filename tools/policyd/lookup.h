@@ -9,8 +9,10 @@
  * (connect, TLS, login, timeout, dropped connection, protocol) starts an
  * interval of BACKOFF_MIN_MS during which new lookups are answered with
  * action_error at once; then one lookup (the probe) goes through; if it
- * fails too the interval doubles up to BACKOFF_MAX_MS, if it succeeds all
- * is normal again.  Cached answers keep being served throughout.
+ * fails too the interval doubles up to BACKOFF_MAX_MS; any other outcome
+ * (an answer, a NO, a BAD about one mailbox) ends the backoff.  Cached
+ * answers keep being served throughout, within cache_ttl, so a recipient
+ * asked shortly before the server went down is still checked.
  *
  * BACKOFF_MAX_MS bounds how long right answers stay away after the server
  * is back: the first probe after recovery ends the backoff.  A 10 s cap
@@ -36,6 +38,16 @@ void lookup_destroy(struct lookup **lookup);
 
 /* Answer req (now, from the cache, or later, from a worker). */
 void lookup_start(struct policyd *d, struct request *req);
+struct txn;
+/*
+ * END-OF-MESSAGE with several recipients (Postfix names none): count the
+ * message, with its real size, on the mailboxes of txn when txn is that
+ * message and Postfix accepted every recipient the daemon let through;
+ * answer action_fits (one full mailbox must not hold up the others) and
+ * forget txn.  Returns -1 when txn is not that message: its RCPTs were
+ * not checked on this connection.
+ */
+int lookup_commit(struct policyd *d, struct request *req, struct txn *txn);
 /* Answer a request the daemon does not check: action_fits. */
 void lookup_skip(struct policyd *d, struct request *req,
 		 enum policy_kind kind);
@@ -46,8 +58,9 @@ void lookup_cancel(struct request *req);
 void lookup_results(struct policyd *d);
 /* Answer lookups whose deadline passed. */
 void lookup_tick(struct policyd *d, uint64_t now_ms);
-/* New configuration: forget the backoff. */
-void lookup_reset_backoff(struct lookup *lookup);
+/* New configuration: forget the backoff; answers of lookups started
+ * before now are still given, but no longer cached. */
+void lookup_new_config(struct lookup *lookup);
 unsigned int lookup_pending(const struct lookup *lookup);
 
 #endif

@@ -14,6 +14,7 @@
 #include "cache.h"
 #include "loop.h"
 #include "reply.h"
+#include "request.h"
 #include "stats.h"
 
 struct conn;
@@ -34,7 +35,12 @@ struct request {
 	struct request *wait_prev, *wait_next;
 	char *recipient;                  /* as Postfix sent it; owned */
 	uint64_t size;
+	uint64_t recipient_count;         /* END-OF-MESSAGE: accepted ones */
 	uint64_t start_us;
+	enum policy_kind kind;
+	char instance[POLICY_INSTANCE_MAX];
+	char key[QC_MAILBOX_MAX];         /* the cache key, once known */
+	unsigned int counted;             /* mailboxes the message was counted on */
 	enum action_kind action;
 	int done;
 };

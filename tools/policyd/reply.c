@@ -4,6 +4,8 @@
  * unless the administrator chose otherwise.
  */
 #include <stddef.h>
+#include <string.h>
+#include <strings.h>
 
 #include "reply.h"
 
@@ -46,4 +48,30 @@ reply_action_text(const qc_config_t *config, enum action_kind kind)
 	const char *text = qc_config_get(config, reply_action_key(kind));
 
 	return text != NULL && text[0] != '\0' ? text : "DUNNO";
+}
+
+static int
+starts_with_word(const char *text, const char *word)
+{
+	size_t n = strlen(word);
+
+	return strncasecmp(text, word, n) == 0 &&
+	       (text[n] == '\0' || text[n] == ' ' || text[n] == '\t');
+}
+
+int
+reply_action_refuses(const char *text)
+{
+	static const char *const refusing[] = {
+		"REJECT", "DEFER", "DEFER_IF_PERMIT", "DISCARD"
+	};
+
+	if ((text[0] == '4' || text[0] == '5') &&
+	    text[1] >= '0' && text[1] <= '9' && text[2] >= '0' &&
+	    text[2] <= '9')
+		return 1;
+	for (size_t i = 0; i < sizeof(refusing) / sizeof(refusing[0]); i++)
+		if (starts_with_word(text, refusing[i]))
+			return 1;
+	return 0;
 }

@@ -49,27 +49,45 @@ copy_name(char *dst, const char *value, size_t len)
 	dst[len] = '\0';
 }
 
-static void
-parse_size(struct policy_request *req, const char *value, size_t len)
+/* A decimal number; -1 when empty, not a number or too big. */
+static int
+parse_number(const char *value, size_t len, uint64_t *n_r)
 {
 	uint64_t n = 0;
 
-	req->has_size = 1;
-	if (len == 0) {
-		req->bad_size = 1;
-		return;
-	}
+	if (len == 0)
+		return -1;
 	for (size_t i = 0; i < len; i++) {
 		unsigned int d = (unsigned char)value[i] - '0';
 
-		if (d > 9 || n > (UINT64_MAX - d) / 10) {
-			req->bad_size = 1;
-			req->size = 0;
-			return;
-		}
+		if (d > 9 || n > (UINT64_MAX - d) / 10)
+			return -1;
 		n = n * 10 + d;
 	}
-	req->size = n;
+	*n_r = n;
+	return 0;
+}
+
+static void
+parse_size(struct policy_request *req, const char *value, size_t len)
+{
+	req->has_size = 1;
+	if (parse_number(value, len, &req->size) < 0) {
+		req->bad_size = 1;
+		req->size = 0;
+	}
+}
+
+static void
+parse_instance(struct policy_request *req, const char *value, size_t len)
+{
+	req->has_instance = 1;
+	/* Cut short, two long ids could look alike and join two messages:
+	 * an id that does not fit is no id. */
+	if (len >= sizeof(req->instance))
+		return;
+	memcpy(req->instance, value, len);
+	req->instance[len] = '\0';
 }
 
 /* One complete line without its terminator. */
@@ -115,6 +133,12 @@ parse_line(struct policy_parser *p, const char *line, size_t len)
 	} else if (NAME_IS("protocol_state") && !req->has_state) {
 		req->has_state = 1;
 		copy_name(req->protocol_state, value, value_len);
+	} else if (NAME_IS("instance") && !req->has_instance) {
+		parse_instance(req, value, value_len);
+	} else if (NAME_IS("recipient_count") && !req->has_recipient_count) {
+		req->has_recipient_count = 1;
+		if (parse_number(value, value_len, &req->recipient_count) < 0)
+			req->recipient_count = 0;
 	}
 #undef NAME_IS
 	return POLICY_MORE;
@@ -155,17 +179,18 @@ policy_parser_feed(struct policy_parser *p, const char *buf, size_t len,
 enum policy_kind
 policy_request_kind(const struct policy_request *req)
 {
+	int has_recipient = req->recipient != NULL && req->recipient[0] != '\0';
+
 	/* Postfix always sends request=; a client that leaves it out is
 	 * given the benefit of the doubt, one that names another is not. */
 	if (req->has_request &&
 	    strcmp(req->request, "smtpd_access_policy") != 0)
 		return POLICY_SKIP_REQUEST;
-	if (strcasecmp(req->protocol_state, "RCPT") != 0 &&
-	    strcasecmp(req->protocol_state, "END-OF-MESSAGE") != 0)
+	if (strcasecmp(req->protocol_state, "END-OF-MESSAGE") == 0)
+		return has_recipient ? POLICY_CHECK_COMMIT : POLICY_COMMIT;
+	if (strcasecmp(req->protocol_state, "RCPT") != 0)
 		return POLICY_SKIP_STATE;
-	if (req->recipient == NULL || req->recipient[0] == '\0')
-		return POLICY_SKIP_NO_RECIPIENT;
-	return POLICY_CHECK;
+	return has_recipient ? POLICY_CHECK : POLICY_SKIP_NO_RECIPIENT;
 }
 
 const char *

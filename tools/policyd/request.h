@@ -19,6 +19,7 @@
 #define POLICY_LINE_MAX 4096  /* bytes in one line, without "\n" / "\r\n" */
 #define POLICY_ATTRS_MAX 100  /* attributes in one request */
 #define POLICY_NAME_MAX 32    /* stored length of request= / protocol_state= */
+#define POLICY_INSTANCE_MAX 64 /* stored length of instance= (Postfix: ~25) */
 
 enum policy_status {
 	POLICY_MORE = 0,           /* no complete request yet: feed more */
@@ -34,10 +35,15 @@ enum policy_status {
 struct policy_request {
 	char *recipient;                     /* NULL if absent; owned */
 	uint64_t size;                       /* 0 if absent or unparsable */
+	uint64_t recipient_count;            /* accepted so far; 0 if absent */
 	char request[POLICY_NAME_MAX];       /* "" if absent */
 	char protocol_state[POLICY_NAME_MAX];
+	/* Postfix's id of the message: the same for every request of one
+	 * MAIL FROM .. END-OF-MESSAGE; "" if absent or too long. */
+	char instance[POLICY_INSTANCE_MAX];
 	unsigned int nattrs;
 	unsigned int has_recipient:1, has_size:1, has_request:1, has_state:1;
+	unsigned int has_instance:1, has_recipient_count:1;
 	unsigned int bad_size:1;             /* size= was not a number */
 };
 
@@ -48,10 +54,15 @@ struct policy_parser {
 
 /* What the daemon does with a complete request. */
 enum policy_kind {
-	POLICY_CHECK = 0,          /* look the recipient up */
+	POLICY_CHECK = 0,          /* RCPT: look the recipient up, count nothing */
+	POLICY_CHECK_COMMIT,       /* END-OF-MESSAGE, one recipient: check the
+				    * real size, count the message if it fits */
+	POLICY_COMMIT,             /* END-OF-MESSAGE, several recipients (no
+				    * recipient=): count it for those of its
+				    * RCPTs that were let through */
 	POLICY_SKIP_REQUEST,       /* request= is not smtpd_access_policy */
 	POLICY_SKIP_STATE,         /* protocol_state is not RCPT/END-OF-MESSAGE */
-	POLICY_SKIP_NO_RECIPIENT   /* e.g. END-OF-MESSAGE with several recipients */
+	POLICY_SKIP_NO_RECIPIENT   /* RCPT without a recipient */
 };
 
 void policy_parser_init(struct policy_parser *p);

@@ -181,7 +181,7 @@ reload(struct policyd *d)
 	/* The server or the mapping may have changed: old answers go. */
 	cache_configure(d->cache, (size_t)set.cache_size, set.cache_ttl_ms);
 	cache_flush(d->cache);
-	lookup_reset_backoff(d->lookup);
+	lookup_new_config(d->lookup);
 	msg_info("reload: configuration reloaded (imap_url=%s "
 		 "imap_connections=%" PRIu64 " cache_ttl=%" PRIu64 "ms)",
 		 qc_config_get(d->config, "imap_url"), set.imap_connections,
