@@ -13,9 +13,17 @@ Listens on 127.0.0.1:PORT (0, the default, picks a free port) and prints
   endless  send one line that never ends, as fast as the client reads
   drip     send a valid answer one byte per second
   ok       behave: log in anyone; GETQUOTAROOT of any name is over quota
-           (STORAGE 200 of 100 KiB), LIST "" "" gives "." (a self-check:
-           the client works against this peer, so a failure in the other
-           modes is the fault's doing)
+           (STORAGE 200 of 100 KiB, or --storage), LIST "" "" gives "."
+           (a self-check: the client works against this peer, so a
+           failure in the other modes is the fault's doing)
+  unavailable  log in anyone, answer every GETQUOTAROOT with
+           "NO Server(s) unavailable to complete operation", as a Cyrus
+           Murder frontend does while the mailbox's backend is down
+
+Options of mode ok, for faults about one mailbox: --storage "USED LIMIT"
+(KiB) for every answer; --bad-name NAME answers GETQUOTAROOT NAME with a
+tagged BAD, --garbled-name NAME with a QUOTA line whose figure is not a
+number; --slow-name NAME answers NAME only after --slow seconds.
 
 --stage says where the fault strikes: "greeting" replaces the greeting
 (the connect/login phase, handled by libcurl); "command" (the default)
@@ -92,13 +100,21 @@ def read_line(conn, pending):
     return line.rstrip(b"\r")
 
 
-def ok_answer(tag, words):
+def ok_answer(args, tag, words):
     """The well-behaved answers of mode "ok"."""
     cmd = words[0].upper() if words else b""
     if cmd == b"GETQUOTAROOT" and len(words) > 1:
         name = words[1]
+        bare = name.strip(b'"').decode("ascii", "replace")
+        if bare == args.bad_name:
+            return tag + b" BAD Invalid mailbox name\r\n"
+        storage = args.storage.encode()
+        if bare == args.garbled_name:
+            storage = b"12x 100"
+        if bare == args.slow_name:
+            time.sleep(args.slow)
         return (b"* QUOTAROOT " + name + b" " + name + b"\r\n* QUOTA " + name +
-                b" (STORAGE 200 100)\r\n" + tag + b" OK done\r\n")
+                b" (STORAGE " + storage + b")\r\n" + tag + b" OK done\r\n")
     if cmd == b"LIST":
         return b"* LIST (\\Noselect) \".\" \"\"\r\n" + tag + b" OK done\r\n"
     return tag + b" OK done\r\n"
@@ -131,7 +147,9 @@ def serve(args, conn, peer):
             conn.sendall(b"* BYE bye\r\n" + tag + b" OK done\r\n")
             return
         elif args.mode == "ok":
-            conn.sendall(ok_answer(tag, words))
+            conn.sendall(ok_answer(args, tag, words))
+        elif args.mode == "unavailable":
+            conn.sendall(tag + b" NO Server(s) unavailable to complete operation\r\n")
         else:
             fault(args, conn, "command", tag)
             return
@@ -154,7 +172,13 @@ def main():
     p.add_argument("--port", type=int, default=0)
     p.add_argument("--stage", choices=("greeting", "command"), default="command")
     p.add_argument("--log")
-    p.add_argument("mode", choices=("silent", "close", "garbage", "endless", "drip", "ok"))
+    p.add_argument("--storage", default="200 100")
+    p.add_argument("--bad-name")
+    p.add_argument("--garbled-name")
+    p.add_argument("--slow-name")
+    p.add_argument("--slow", type=float, default=0)
+    p.add_argument("mode", choices=("silent", "close", "garbage", "endless", "drip", "ok",
+                                    "unavailable"))
     args = p.parse_args()
     server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
