@@ -460,6 +460,7 @@ value_from_job(const struct job *job, struct cache_value *v)
 	v->verdict = job->verdict;
 	v->storage = job->storage;
 	v->messages = job->messages;
+	v->counted_bytes = v->counted_messages = 0;  /* the server's own */
 	memcpy(v->mailbox, job->mailbox, sizeof(v->mailbox));
 }
 
