@@ -1,6 +1,6 @@
 #!/bin/bash
 # demo.sh - the README's "main job" command: on a fresh Debian 12 machine
-# (as root) installs what is missing, builds quotachk from this checkout,
+# (as root, or through sudo when run by another user) installs what is missing, builds quotachk from this checkout,
 # starts a private Cyrus IMAPd on loopback with sample mailboxes and shows
 # quotachk deciding for a roomy, a full and an unknown mailbox; then, when
 # quotachk-policyd is built, a private Postfix asking it at RCPT time.
@@ -8,7 +8,8 @@
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
-[ "$(id -u)" = 0 ] || { echo "demo.sh: run as root (apt, private servers)" >&2; exit 1; }
+. tests/servers/need-root.sh
+qc_need_root "$top/contrib/demo.sh" "$@"
 
 bash tests/servers/install-deps.sh
 if [ ! -x _build/tools/quotachk ]; then

@@ -1,6 +1,7 @@
 #!/bin/bash
 # run-all.sh - the README's test command: everything, from a clean
-# checkout on a fresh Debian 12 machine, as root.
+# checkout on a fresh Debian 12 machine, as root (another user: through
+# sudo, which it calls itself when sudo is installed).
 #
 #   1. install what is missing (apt) and bootstrap autotools;
 #   2. build with -Wall -Wextra -Werror and run the whole suite: unit
@@ -19,10 +20,8 @@ root=${QC_BUILD_ROOT:-$top}
 jobs=$(nproc 2>/dev/null || echo 2)
 step() { printf '\n=== %s (%s)\n' "$*" "$(date +%T)"; }
 
-if [ "$(id -u)" != 0 ]; then
-	echo "run-all.sh: run as root (it installs packages and starts private servers)" >&2
-	exit 1
-fi
+. tests/servers/need-root.sh
+qc_need_root "$top/tests/run-all.sh" "$@"
 
 step "dependencies"
 bash tests/servers/install-deps.sh
