@@ -72,7 +72,10 @@ CONF
 	"$policyd" -c "$dir/quotachk.conf" 2>"$dir/policyd.log" &
 	echo $! >"$dir/policyd.pid"
 	mkdir -p "$dir/postfix"
-	bash tests/servers/postfix.sh start "$dir/postfix" --policy "inet:127.0.0.1:$port" >/dev/null
+	# Asked at RCPT and again after DATA, where an accepted message is
+	# counted (README: accounting).
+	bash tests/servers/postfix.sh start "$dir/postfix" --policy "inet:127.0.0.1:$port" \
+		--set "smtpd_end_of_data_restrictions = check_policy_service { inet:127.0.0.1:$port, timeout=30s, default_action=DUNNO }" >/dev/null
 	. "$dir/postfix/env"
 	smtp() { echo "\$ smtp $*"; python3 tests/servers/smtp-client.py --port "$POSTFIX_SMTP_PORT" "$@" | sed 's/^/  /'; }
 	smtp alice@example.test
@@ -80,6 +83,7 @@ CONF
 	smtp --size 800000 alice@example.test
 	smtp --size 2000000 alice@example.test
 	smtp nobody-here@example.test
+	smtp --data alice@example.test carol@example.test
 	echo
 	echo "== Cyrus stopped: the daemon fails open (action_error = DUNNO), mail is still accepted"
 	bash tests/servers/cyrus.sh stop "$dir/cyrus" >/dev/null 2>&1

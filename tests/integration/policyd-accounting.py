@@ -222,6 +222,29 @@ got = rcpt_code(450000)
 check("after one 300 kB message, 450000 no longer fits (it was counted): 452",
       got.startswith("452"), got)
 
+# ---- 5b. a recipient refused by a later restriction -----------------------
+# Postfix refuses canary after the daemon let it through (the test's
+# check_recipient_access): the message goes to alice and carol, and
+# nothing may be counted on canary.  Postfix's recipient_count (2) is not
+# the number the daemon let through (3), and nothing says which was
+# refused: nothing is counted at all.
+reload_daemon()
+replies, final = message(["canary@example.test", "alice@example.test",
+                          "carol@example.test"], 300000)
+check("later restriction: canary refused by Postfix (554), alice, carol 250",
+      [r[:3] for r in replies] == ["554", "250", "250"], " / ".join(replies))
+check("later restriction: DATA accepted for alice", final is not None and
+      final.startswith("250"), str(final))
+s = socket.create_connection(("127.0.0.1", POLICY_PORT))
+s.sendall(policy_request("canary@example.test", 1020000, "probe.canary"))
+answers = read_answers(s, 1)
+s.close()
+check("canary, refused by Postfix, was not counted: 1020000 of its 1022976 "
+      "free bytes still fit", answers == ["action=DUNNO"], ",".join(answers))
+with open(LOG) as f:
+    check("the daemon says why it did not count the message",
+          "not counting the message" in f.read())
+
 # ---- 6. a burst of real messages: the accepted ones count once each --------
 reload_daemon()
 accepted, refused_at = 0, None

@@ -6,7 +6,8 @@
 # README recommends); policyd-accounting.py drives the scenarios: the
 # SIZE=<free space> probe attack, repeated and 50 concurrent RCPTs, RSET
 # and QUIT after RCPT, a multi-recipient message, a burst of real
-# messages, and a message that no longer fits at END-OF-MESSAGE.
+# messages, a recipient refused by a later restriction, and a message
+# that no longer fits at END-OF-MESSAGE.
 #
 # Runs with QC_INTEGRATION=1 as root (testlib.sh); about 15 s.
 # QC_KEEP=1 keeps the temporary directory (daemon log, Postfix maillog).
@@ -57,9 +58,14 @@ chmod 644 "$TMP/policyd.conf"
 PD_PID=$!
 wait_listen "$PD_PORT" 10 || { cat "$TMP/policyd.log"; fail "daemon not listening"; exit 1; }
 
-policy="check_policy_service { inet:127.0.0.1:$PD_PORT, timeout=20s, default_action=DUNNO }"
+# Another timeout than the RCPT check's: Postfix then asks over another
+# connection, as it does whenever the two specifications differ (or the
+# first connection was closed meanwhile): the daemon must tie the two by
+# the message's instance, not by the connection.
+policy="check_policy_service { inet:127.0.0.1:$PD_PORT, timeout=25s, default_action=DUNNO }"
 bash "$QC_SERVERS/postfix.sh" start "$TMP/postfix" --policy "inet:127.0.0.1:$PD_PORT" \
 	--policy-timeout 20s --set "smtpd_end_of_data_restrictions = $policy" \
+	--set "smtpd_recipient_restrictions = reject_unauth_destination, check_policy_service { inet:127.0.0.1:$PD_PORT, timeout=20s, default_action=DUNNO }, check_recipient_access inline:{ canary@example.test=REJECT }, permit" \
 	--set "message_size_limit = 20000000" >/dev/null 2>"$TMP/postfix.log" ||
 	{ cat "$TMP/postfix.log"; fail "Postfix did not start"; exit 1; }
 . "$TMP/postfix/env"

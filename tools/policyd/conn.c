@@ -17,7 +17,6 @@
 #include "log.h"
 #include "lookup.h"
 #include "request.h"
-#include "txn.h"
 
 #define READ_SIZE 16384
 
@@ -43,7 +42,6 @@ struct conn {
 	struct conn *dead_next;
 	uint64_t last_active_ms;
 	const char *close_reason;
-	struct txn txn;                   /* the message being sent */
 	unsigned int warned_skip:1;
 };
 
@@ -149,11 +147,10 @@ warn_skip(struct conn *c, const struct policy_request *req,
 			 "answering action_fits", c->peer);
 		break;
 	case POLICY_COMMIT:
-		msg_warn("client %s: END-OF-MESSAGE with several recipients, "
-			 "but their RCPTs were not checked on this connection; "
-			 "not counting the message (use the same "
-			 "check_policy_service in smtpd_recipient_restrictions "
-			 "and smtpd_end_of_data_restrictions)", c->peer);
+		msg_warn("client %s: END-OF-MESSAGE with several recipients "
+			 "of a message whose RCPTs this daemon did not check; "
+			 "not counting it (use check_policy_service with this "
+			 "daemon in smtpd_recipient_restrictions too)", c->peer);
 		break;
 	case POLICY_CHECK:
 	case POLICY_CHECK_COMMIT:
@@ -190,7 +187,7 @@ new_request(struct conn *c, struct policy_request *req)
 	if (kind == POLICY_CHECK || kind == POLICY_CHECK_COMMIT) {
 		lookup_start(c->d, r);
 	} else if (kind == POLICY_COMMIT) {
-		if (lookup_commit(c->d, r, &c->txn) < 0)
+		if (lookup_commit(c->d, r) < 0)
 			warn_skip(c, req, kind);
 	} else {
 		warn_skip(c, req, kind);
@@ -203,12 +200,6 @@ void
 conn_request_done(struct request *r)
 {
 	schedule_flush(r->conn);
-}
-
-struct txn *
-conn_txn(struct conn *c)
-{
-	return &c->txn;
 }
 
 /* Move the answers that are due, in order, to the output buffer. */
@@ -447,7 +438,6 @@ conn_close(struct conn *c, const char *reason)
 		free(r);
 	}
 	c->head = c->tail = NULL;
-	txn_clear(&c->txn);
 	loop_del(d->loop, &c->in_w);
 	if (c->out_fd != c->in_fd) {
 		loop_del(d->loop, &c->out_w);

@@ -39,9 +39,6 @@ struct conn *conn_create(struct policyd *d, int in_fd, int out_fd,
 /* req now has its answer (lookup.c calls this). */
 void conn_request_done(struct request *req);
 
-/* The message the connection is in (txn.h). */
-struct txn *conn_txn(struct conn *conn);
-
 /* After every loop pass: write answers that became due, free the dead. */
 void conn_after_pass(struct policyd *d);
 /* Close clients idle longer than client_idle_timeout. */

@@ -114,9 +114,13 @@ note_rcpt(struct policyd *d, struct request *r, int countable,
 {
 	int let_through = !reply_action_refuses(reply_action_text(d->config,
 								  action));
+	struct txn *txn = txn_table_get(d->txns, r->instance, 1,
+					loop_now_ms());
 
-	if (txn_rcpt(conn_txn(r->conn), r->instance, countable ? r->key : NULL,
-		     let_through) < 0)
+	if (txn == NULL && r->instance[0] == '\0')
+		return; /* not a Postfix message: nothing to tie it to */
+	if (txn == NULL ||
+	    txn_rcpt(txn, countable ? r->key : NULL, let_through) < 0)
 		msg_warn("out of memory: message %s will not be counted",
 			 r->instance);
 }
@@ -135,6 +139,8 @@ finish(struct policyd *d, struct request *r, int error,
 	if (r->kind == POLICY_CHECK)
 		note_rcpt(d, r, error == QC_OK && verdict == QC_VERDICT_FITS,
 			  action);
+	else if (r->kind == POLICY_CHECK_COMMIT)
+		txn_table_remove(d->txns, r->instance); /* the message ends */
 	r->action = action;
 	r->done = 1;
 	d->stats.requests++;
@@ -211,26 +217,25 @@ lookup_skip(struct policyd *d, struct request *r, enum policy_kind kind)
 }
 
 int
-lookup_commit(struct policyd *d, struct request *r, struct txn *txn)
+lookup_commit(struct policyd *d, struct request *r)
 {
 	uint64_t now = loop_now_ms();
-	int seen = r->instance[0] != '\0' &&
-		   strcmp(txn->instance, r->instance) == 0;
+	struct txn *txn = txn_table_get(d->txns, r->instance, 0, now);
 
-	if (txn_complete(txn, r->instance, r->recipient_count))
+	if (txn != NULL && txn_complete(txn, r->recipient_count))
 		for (unsigned int i = 0; i < txn->nkeys; i++)
 			r->counted += (unsigned int)cache_charge(d->cache,
 						txn->keys[i], r->size, now);
-	else if (seen)
+	else if (txn != NULL)
 		msg_info("instance=%s: Postfix accepted %" PRIu64 " of the %"
 			 PRIu64 " recipients let through (a later restriction "
 			 "refused some, or more than %d); not counting the "
 			 "message", r->instance, r->recipient_count,
 			 txn->let_through, TXN_RECIPIENTS_MAX);
-	txn_clear(txn);
+	txn_table_remove(d->txns, r->instance);
 	d->stats.skipped++;
 	finish(d, r, QC_OK, QC_VERDICT_NOT_CHECKED, NULL, "no", NULL);
-	return seen ? 0 : -1;
+	return txn != NULL ? 0 : -1;
 }
 
 /* ---- in-flight lookups ---- */

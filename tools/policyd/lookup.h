@@ -38,16 +38,15 @@ void lookup_destroy(struct lookup **lookup);
 
 /* Answer req (now, from the cache, or later, from a worker). */
 void lookup_start(struct policyd *d, struct request *req);
-struct txn;
 /*
  * END-OF-MESSAGE with several recipients (Postfix names none): count the
- * message, with its real size, on the mailboxes of txn when txn is that
- * message and Postfix accepted every recipient the daemon let through;
- * answer action_fits (one full mailbox must not hold up the others) and
- * forget txn.  Returns -1 when txn is not that message: its RCPTs were
- * not checked on this connection.
+ * message, with its real size, on the mailboxes its RCPTs were let
+ * through to, when Postfix accepted every recipient the daemon let
+ * through; answer action_fits (one full mailbox must not hold up the
+ * others) and forget the message.  Returns -1 when the daemon did not
+ * see the message's RCPTs (it then counts nothing).
  */
-int lookup_commit(struct policyd *d, struct request *req, struct txn *txn);
+int lookup_commit(struct policyd *d, struct request *req);
 /* Answer a request the daemon does not check: action_fits. */
 void lookup_skip(struct policyd *d, struct request *req,
 		 enum policy_kind kind);

@@ -21,6 +21,7 @@ struct conn;
 struct inflight;
 struct workers;
 struct lookup;
+struct txn_table;
 
 /*
  * One request, queued on its connection in arrival order.  Answers go
@@ -67,6 +68,7 @@ struct policyd {
 	struct settings set;
 	struct loop *loop;
 	struct cache *cache;
+	struct txn_table *txns;           /* messages being sent (txn.h) */
 	struct lookup *lookup;
 	struct workers *workers;
 	struct stats stats;

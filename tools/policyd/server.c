@@ -24,6 +24,7 @@
 #include "lookup.h"
 #include "reload.h"
 #include "server.h"
+#include "txn.h"
 #include "workers.h"
 
 #define PROG "quotachk-policyd"
@@ -257,10 +258,11 @@ server_setup(struct policyd *d, char *err, size_t err_size)
 	d->loop = loop_create();
 	d->cache = cache_create((size_t)d->set.cache_size,
 				d->set.cache_ttl_ms);
+	d->txns = txn_table_create(TXN_TABLE_MAX, TXN_TTL_MS);
 	d->lookup = lookup_create();
 	d->workers = workers_create();
 	if (sigfd < 0 || d->loop == NULL || d->cache == NULL ||
-	    d->lookup == NULL || d->workers == NULL) {
+	    d->txns == NULL || d->lookup == NULL || d->workers == NULL) {
 		snprintf(err, err_size, "cannot set up: %s", strerror(errno));
 		return -1;
 	}
@@ -344,6 +346,7 @@ server_teardown(struct policyd *d)
 		msg_warn("%u IMAP lookups still hanging at exit", stuck);
 	lookup_destroy(&d->lookup);
 	cache_destroy(&d->cache);
+	txn_table_destroy(&d->txns);
 	loop_destroy(&d->loop);
 	if (sigfd >= 0)
 		close(sigfd);
