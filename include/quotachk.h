@@ -196,10 +196,13 @@ QC_EXPORT enum qc_verdict qc_decide(const struct qc_quota *quota,
  * recipient_delimiter character stripped, local part lower-cased, then
  * mailbox_format expanded (%u %d %a %%).  "separator" is the server's
  * hierarchy separator, used only when mailbox_format is "auto" (then the
- * name is "user" SEP "%u", and on a "." server a dot in %u becomes "^" as
- * Cyrus spells it; with a per-recipient imap_authzid such as %u it is
- * "INBOX", the login's own mailbox).  Returns QC_ERR_ADDRESS for an address that cannot be
- * named safely (empty local part, control or 8-bit bytes, too long).
+ * name is "user" SEP "%u"; with a per-recipient imap_authzid such as %u
+ * it is "INBOX", the login's own mailbox); an explicit format's separator
+ * is the character before its %u.  A local part stays one level of the
+ * hierarchy: with "." a dot in %u becomes "^" as Cyrus spells it, with
+ * "/" a "/" in the local part (or domain) is refused.  Returns
+ * QC_ERR_ADDRESS for an address that cannot be named safely (empty local
+ * part, control or 8-bit bytes, too long, a "/" on a "/" server).
  * Sets *checked_r to 0 when the domain is outside "domains".
  */
 QC_EXPORT int qc_address_to_mailbox(const qc_config_t *config,

@@ -46,13 +46,17 @@ int qc_config_load_stream(qc_config_t *config, FILE *fp, const char *path);
 /* ---- address.c ---- */
 /*
  * Expand a template (%u %d %a %%) for a normalised local part and domain.
- * When dot_to_caret is set, '.' in %u becomes '^' (Cyrus with '.' as
- * separator).  Returns QC_OK, QC_ERR_ADDRESS (too long, %d without domain)
- * or QC_ERR_CONFIG (unknown escape).
+ * separator is the hierarchy separator of the name (0: none, as for an
+ * authorisation identity): with '.' a dot in %u becomes '^' (Cyrus), with
+ * '/' a '/' in %u or %d is refused, so a local part never names another
+ * mailbox's folder.  Returns QC_OK, QC_ERR_ADDRESS (too long, %d without
+ * domain, a separator in the local part) or QC_ERR_CONFIG (unknown escape).
  */
 int qc_template_expand(const char *tmpl, const char *local,
-		       const char *domain, int dot_to_caret, char *out,
+		       const char *domain, char separator, char *out,
 		       size_t outsize);
+/* The separator before %u/%a in an explicit mailbox_format, or 0. */
+char qc_template_separator(const char *tmpl);
 /* Split and normalise an address: strip the extension, lower-case. */
 int qc_address_split(const char *address, const char *delimiters,
 		     char *local_r, size_t local_size, char *domain_r,
