@@ -134,6 +134,17 @@ QC_EXPORT const char *qc_config_get(const qc_config_t *config,
 QC_EXPORT int qc_config_get_number(const qc_config_t *config,
 				   const char *key, uint64_t *value_r);
 
+/*
+ * For a program that drops privileges after start-up (quotachk-policyd):
+ * fd is a descriptor of imap_password_file it opened while it could.
+ * qc_client_new() reads the file itself when it can, and reads fd (from
+ * its start) only when opening the file is refused (EACCES) and fd is
+ * still that file (same inode; a replaced file is refused with an error
+ * that asks for a restart).  The caller keeps fd open as long as clients
+ * may be created from this config, and closes it; -1 forgets it.
+ */
+QC_EXPORT int qc_config_set_password_fd(qc_config_t *config, int fd);
+
 /* Details of the last error on this config; never NULL. */
 QC_EXPORT const char *qc_config_errmsg(const qc_config_t *config);
 

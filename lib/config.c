@@ -83,6 +83,7 @@ static const struct key_def keys[] = {
 
 struct qc_config {
 	char *values[NKEYS];
+	int password_fd;                  /* not owned; -1: none */
 	char errmsg[QC_ERRMSG_MAX];
 };
 
@@ -261,6 +262,7 @@ qc_config_new(qc_config_t **config_r)
 
 	if (cfg == NULL)
 		return QC_ERR_NOMEM;
+	cfg->password_fd = -1;
 	for (size_t i = 0; i < NKEYS; i++) {
 		cfg->values[i] = strdup(keys[i].def);
 		if (cfg->values[i] == NULL) {
@@ -478,6 +480,15 @@ qc_config_validate(qc_config_t *cfg)
 	return QC_OK;
 }
 
+int
+qc_config_set_password_fd(qc_config_t *cfg, int fd)
+{
+	if (cfg == NULL || fd < -1)
+		return QC_ERR_INVALID;
+	cfg->password_fd = fd;
+	return QC_OK;
+}
+
 const char *
 qc_config_errmsg(const qc_config_t *cfg)
 {
@@ -505,6 +516,7 @@ qc_config_settings(const qc_config_t *cfg, struct qc_settings *s)
 	qc_strlcpy(s->user, qc_config_get(cfg, "imap_user"), sizeof(s->user));
 	qc_strlcpy(s->password_file, qc_config_get(cfg, "imap_password_file"),
 		   sizeof(s->password_file));
+	s->password_fd = cfg->password_fd;
 	qc_strlcpy(s->authzid, qc_config_get(cfg, "imap_authzid"),
 		   sizeof(s->authzid));
 	qc_strlcpy(s->mailbox_format, qc_config_get(cfg, "mailbox_format"),

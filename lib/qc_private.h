@@ -32,6 +32,7 @@ struct qc_settings {
 	char ca_file[512];
 	char user[256];
 	char password_file[512];
+	int password_fd;        /* qc_config_set_password_fd(), or -1 */
 	char authzid[256];
 	char mailbox_format[256];
 	char recipient_delimiter[32];
@@ -117,9 +118,13 @@ int qc_list_parse(const char *buf, size_t len, const char *tag,
 /* ---- password.c ---- */
 /*
  * Read the first line of a password file that must not be readable by
- * others.  The caller wipes and frees the returned string.
+ * others.  When path cannot be opened for lack of permission, kept_fd
+ * (>= 0: a descriptor of the file opened earlier with more privileges) is
+ * read instead, as long as it still is the file at path.  The caller
+ * wipes and frees the returned string.
  */
-int qc_password_read(const char *path, char **password_r, char *errmsg);
+int qc_password_read(const char *path, int kept_fd, char **password_r,
+		     char *errmsg);
 void qc_password_free(char **password);
 
 /* ---- transport.c ---- */

@@ -176,15 +176,15 @@ Test(password, world_readable_file_is_refused)
 	fputs("s3cret\nsecond line\n", fp);
 	fclose(fp);
 	chmod(path, 0644);
-	cr_expect_eq(qc_password_read(path, &pw, errmsg), QC_ERR_PASSWORD_FILE);
+	cr_expect_eq(qc_password_read(path, -1, &pw, errmsg), QC_ERR_PASSWORD_FILE);
 	cr_expect_null(pw);
 	cr_expect_not_null(strstr(errmsg, "readable by everyone"));
 	cr_expect_null(strstr(errmsg, "s3cret"));
 	chmod(path, 0640);
-	cr_expect_eq(qc_password_read(path, &pw, errmsg), QC_OK);
+	cr_expect_eq(qc_password_read(path, -1, &pw, errmsg), QC_OK);
 	cr_expect_str_eq(pw, "s3cret");
 	qc_password_free(&pw);
 	cr_expect_null(pw);
 	unlink(path);
-	cr_expect_eq(qc_password_read(path, &pw, errmsg), QC_ERR_PASSWORD_FILE);
+	cr_expect_eq(qc_password_read(path, -1, &pw, errmsg), QC_ERR_PASSWORD_FILE);
 }

@@ -11,8 +11,10 @@
  * Exit: 0 after SIGTERM/SIGINT (or the spawn(8) client leaving),
  * 1 on a run-time failure, 64 usage, 78 configuration.
  */
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "options.h"
 #include "listen.h"
@@ -23,6 +25,25 @@
 #include "workers.h"
 
 #define PROG "quotachk-policyd"
+
+/*
+ * The password file, opened with the privileges we start with (root,
+ * under the shipped systemd unit) and kept for the daemon's life: after
+ * the drop to user, a root-only file cannot be opened again, and every
+ * reload would fail.  The library reads it only when it cannot open the
+ * file itself (see qc_config_set_password_fd).  -1 when it cannot be
+ * opened: workers_prepare() reports why.
+ */
+static int
+keep_password_fd(qc_config_t *config)
+{
+	int fd = open(qc_config_get(config, "imap_password_file"),
+		      O_RDONLY | O_CLOEXEC | O_NOCTTY);
+
+	if (fd >= 0)
+		qc_config_set_password_fd(config, fd);
+	return fd;
+}
 
 int
 main(int argc, char **argv)
@@ -69,6 +90,7 @@ main(int argc, char **argv)
 		if (fd < 0)
 			msg_fatal(1, "%s", err);
 	}
+	d.password_fd = keep_password_fd(d.config);
 	if (workers_prepare(d.workers, d.config,
 			    (unsigned int)d.set.imap_connections, err,
 			    sizeof(err)) < 0)
@@ -89,5 +111,7 @@ main(int argc, char **argv)
 	msg_info("stopped after %llu requests",
 		 (unsigned long long)d.stats.requests);
 	server_teardown(&d);
+	if (d.password_fd >= 0)
+		close(d.password_fd);
 	return ret < 0 ? 1 : 0;
 }
