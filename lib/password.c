@@ -24,6 +24,8 @@
 
 #include "qc_private.h"
 
+/* Longer first lines are refused, not cut: a cut password fails the
+ * login with nothing to say why. */
 #define PASSWORD_MAX 1024
 
 /*
@@ -59,6 +61,12 @@ read_first_line(int fd, const char *path, char *buf, size_t bufsize,
 	buf[n] = '\0';
 	len = strcspn(buf, "\r\n");
 	buf[len] = '\0';
+	if (len > PASSWORD_MAX) {
+		qc_errmsg_set(errmsg, "imap_password_file %s: the first line "
+			      "is longer than %d bytes; the password must fit "
+			      "in %d bytes", path, PASSWORD_MAX, PASSWORD_MAX);
+		return QC_ERR_PASSWORD_FILE;
+	}
 	if (len == 0 || memchr(buf, '\0', len) != NULL) {
 		qc_errmsg_set(errmsg, "imap_password_file %s: the first line "
 			      "is empty; put the password there", path);
@@ -99,7 +107,7 @@ int
 qc_password_read(const char *path, int kept_fd, char **password_r,
 		 char *errmsg)
 {
-	char buf[PASSWORD_MAX + 1];
+	char buf[PASSWORD_MAX + 2];  /* one byte more shows a longer line */
 	struct stat st;
 	int fd, ret;
 

@@ -36,7 +36,7 @@ struct qc_settings {
 	char authzid[256];
 	char mailbox_format[256];
 	char recipient_delimiter[32];
-	char domains[1024];
+	char domains[8192];     /* a hosting provider's list */
 	uint64_t timeout_ms;
 };
 void qc_config_settings(const qc_config_t *config, struct qc_settings *s_r);
