@@ -80,8 +80,11 @@ static const struct key_def keys[] = {
 	 "action when the quota cannot be told (fail open)", 0},
 	{"listen", T_LISTEN, "", 0, 0,
 	 "inet:HOST:PORT or unix:PATH (empty: one client on stdin/stdout)", 0},
-	{"listen_mode", T_MODE, "0666", 0, 07777,
+	{"listen_mode", T_MODE, "0660", 0, 07777,
 	 "permissions of a unix listen socket (octal)", 0},
+	{"listen_group", T_STRING, "", 0, 0,
+	 "group of a unix listen socket, e.g. postfix (empty: the daemon's "
+	 "group at start)", 0},
 	{"user", T_STRING, "nobody", 0, 0,
 	 "user the daemon runs as after binding its socket", 0},
 	{"max_clients", T_COUNT, "4096", 1, 100000,

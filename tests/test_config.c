@@ -39,6 +39,9 @@ Test(config, defaults_match_the_contract)
 			 "552 5.2.3 Message larger than the mailbox quota");
 	cr_expect_str_eq(qc_config_get(cfg, "action_nouser"), "DUNNO");
 	cr_expect_str_eq(qc_config_get(cfg, "action_error"), "DUNNO");
+	/* Not every local user may ask quotas (issue 8). */
+	cr_expect_str_eq(qc_config_get(cfg, "listen_mode"), "0660");
+	cr_expect_str_eq(qc_config_get(cfg, "listen_group"), "");
 	cr_expect_eq(qc_config_get_number(cfg, "imap_timeout", &n), QC_OK);
 	cr_expect_eq(n, 10000);
 	cr_expect_eq(qc_config_get_number(cfg, "cache_ttl", &n), QC_OK);

@@ -9,7 +9,10 @@
 #     daemon's own prctl after the drop does.  QC_SUID_DUMPABLE=1 makes
 #     this test set fs.suid_dumpable = 1 while the daemon starts (about
 #     0.2 s; restored at once: it is global) so that the check bites;
-#     off by default, as it changes the whole machine's setting.
+#     off by default, as it changes the whole machine's setting;
+#   - a unix listen socket is 0660 by default, not 0666: only its group
+#     may ask quotas; listen_group sets that group (Postfix's smtpd runs
+#     as user postfix), and an unknown group is a configuration error.
 # No IMAP server is needed: a request without recipient is answered at
 # once.  Runs with QC_INTEGRATION=1 as root (testlib.sh); a few seconds.
 . "$(dirname "$0")/testlib.sh"
@@ -20,6 +23,8 @@ QC_LOG_NAME=policyd-privs
 POLICYD=$QC_BUILD/tools/quotachk-policyd
 [ -x "$POLICYD" ] || { echo "SKIP: $POLICYD not built"; exit 77; }
 command -v setpriv >/dev/null || { echo "SKIP: setpriv missing"; exit 77; }
+GROUP=mail              # a group nobody is not in
+getent group "$GROUP" >/dev/null || { echo "SKIP: no group $GROUP"; exit 77; }
 
 TMP=$(mktemp -d /tmp/qc-privs.XXXXXX) || exit 1
 chmod 755 "$TMP"
@@ -104,7 +109,35 @@ if start default; then
 	[ "${QC_SUID_DUMPABLE:-0}" = 1 ] && sd=1
 	expect_eq "not dumpable after the drop (/proc/PID/status owner; fs.suid_dumpable = $sd at start)" \
 		"$(stat -c %U "/proc/$PD_PID/status")" root
+	expect_eq "socket mode by default" "$(stat -c %a "$TMP/default.sock")" 660
+	expect_eq "socket group without listen_group" "$(stat -c %G "$TMP/default.sock")" root
+	expect_eq "root may ask" "$(python3 "$TMP/ask.py" "$TMP/default.sock")" "action=DUNNO"
+	expect_eq "another user may not" "$(as_nobody $PY "$TMP/ask.py" "$TMP/default.sock")" \
+		"connect: Permission denied"
+	expect_contains "a warning says how to let Postfix in" "$(cat "$TMP/default.log")" \
+		"listen_group"
 	stop
 fi
 
+if start group --listen_group="$GROUP"; then
+	expect_eq "socket group with listen_group" "$(stat -c %G "$TMP/group.sock")" "$GROUP"
+	expect_eq "socket mode with listen_group" "$(stat -c %a "$TMP/group.sock")" 660
+	expect_eq "a member of listen_group may ask" \
+		"$(setpriv --reuid=nobody --regid="$GROUP" --clear-groups $PY "$TMP/ask.py" "$TMP/group.sock")" \
+		"action=DUNNO"
+	expect_eq "a non-member may not" "$(as_nobody $PY "$TMP/ask.py" "$TMP/group.sock")" \
+		"connect: Permission denied"
+	expect_not_contains "no socket warning with listen_group" "$(cat "$TMP/group.log")" "listen_group"
+	stop
+fi
+
+"$POLICYD" -c "$TMP/policyd.conf" --listen="unix:$TMP/bad.sock" \
+	--listen_group=nosuchgroup-qc 2>"$TMP/bad.log" &
+PD_PID=$!
+wait "$PD_PID"
+rc=$?
+PD_PID=
+expect_eq "unknown listen_group: exit" "$rc" 78
+expect_contains "unknown listen_group: message" "$(cat "$TMP/bad.log")" \
+	"listen_group = nosuchgroup-qc"
 qc_summary

@@ -12,6 +12,7 @@
  * 1 on a run-time failure, 64 usage, 78 configuration.
  */
 #include <fcntl.h>
+#include <grp.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -43,6 +44,41 @@ keep_password_fd(qc_config_t *config)
 	if (fd >= 0)
 		qc_config_set_password_fd(config, fd);
 	return fd;
+}
+
+/*
+ * listen_group as a gid (-1: leave the socket's group alone), or -2 with
+ * err filled when there is no such group.
+ */
+static long
+socket_group(const qc_config_t *config, char *err, size_t err_size)
+{
+	const char *name = qc_config_get(config, "listen_group");
+	struct group *gr;
+
+	if (name[0] == '\0')
+		return -1;
+	gr = getgrnam(name);
+	if (gr == NULL) {
+		snprintf(err, err_size, "listen_group = %s: no such group; set "
+			 "it to a group the Postfix smtpd processes are in "
+			 "(usually postfix)", name);
+		return -2;
+	}
+	return (long)gr->gr_gid;
+}
+
+/* A unix socket only root can use is most likely a configuration slip. */
+static void
+warn_socket_access(const char *listen, uint64_t mode, long gid)
+{
+	if (strncmp(listen, "unix:", 5) != 0 || gid >= 0 || (mode & 02) ||
+	    getegid() != 0)
+		return;
+	msg_warn("listen = %s: mode %04llo, group root: Postfix (user "
+		 "postfix) cannot connect; set listen_group = postfix, or "
+		 "listen_mode = 0666 to let every local user ask quotas",
+		 listen, (unsigned long long)mode);
 }
 
 int
@@ -84,11 +120,17 @@ main(int argc, char **argv)
 	if (server_setup(&d, err, sizeof(err)) < 0)
 		msg_fatal(1, "%s", err);
 	if (listen[0] != '\0') {
+		long gid = socket_group(d.config, err, sizeof(err));
+
+		if (gid == -2)
+			msg_fatal(EXIT_CONFIG, "%s", err);
 		if (qc_config_get_number(d.config, "listen_mode", &mode))
-			mode = 0666;
-		fd = listen_open(listen, (unsigned int)mode, err, sizeof(err));
+			mode = 0660;
+		fd = listen_open(listen, (unsigned int)mode, gid, err,
+				 sizeof(err));
 		if (fd < 0)
 			msg_fatal(1, "%s", err);
+		warn_socket_access(listen, mode, gid);
 	}
 	d.password_fd = keep_password_fd(d.config);
 	if (workers_prepare(d.workers, d.config,

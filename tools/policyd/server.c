@@ -149,7 +149,8 @@ close_listener(struct policyd *d)
 static void
 reload(struct policyd *d)
 {
-	static const char *const fixed[] = {"listen", "listen_mode", "user"};
+	static const char *const fixed[] = {"listen", "listen_mode",
+					    "listen_group", "user"};
 	qc_config_t *config = NULL, *old;
 	struct settings set;
 	char err[700];
