@@ -135,6 +135,17 @@ QC_EXPORT const char *qc_config_get(const qc_config_t *config,
 QC_EXPORT int qc_config_get_number(const qc_config_t *config,
 				   const char *key, uint64_t *value_r);
 
+/*
+ * For a program that drops privileges after start-up (quotachk-policyd):
+ * fd is a descriptor of imap_password_file it opened while it could.
+ * qc_client_new() reads the file itself when it can, and reads fd (from
+ * its start) only when opening the file is refused (EACCES) and fd is
+ * still that file (same inode; a replaced file is refused with an error
+ * that asks for a restart).  The caller keeps fd open as long as clients
+ * may be created from this config, and closes it; -1 forgets it.
+ */
+QC_EXPORT int qc_config_set_password_fd(qc_config_t *config, int fd);
+
 /* Details of the last error on this config; never NULL. */
 QC_EXPORT const char *qc_config_errmsg(const qc_config_t *config);
 
@@ -197,10 +208,13 @@ QC_EXPORT enum qc_verdict qc_decide(const struct qc_quota *quota,
  * recipient_delimiter character stripped, local part lower-cased, then
  * mailbox_format expanded (%u %d %a %%).  "separator" is the server's
  * hierarchy separator, used only when mailbox_format is "auto" (then the
- * name is "user" SEP "%u", and on a "." server a dot in %u becomes "^" as
- * Cyrus spells it; with a per-recipient imap_authzid such as %u it is
- * "INBOX", the login's own mailbox).  Returns QC_ERR_ADDRESS for an address that cannot be
- * named safely (empty local part, control or 8-bit bytes, too long).
+ * name is "user" SEP "%u"; with a per-recipient imap_authzid such as %u
+ * it is "INBOX", the login's own mailbox); an explicit format's separator
+ * is the character before its %u.  A local part stays one level of the
+ * hierarchy: with "." a dot in %u becomes "^" as Cyrus spells it, with
+ * "/" a "/" in the local part (or domain) is refused.  Returns
+ * QC_ERR_ADDRESS for an address that cannot be named safely (empty local
+ * part, control or 8-bit bytes, too long, a "/" on a "/" server).
  * Sets *checked_r to 0 when the domain is outside "domains".
  */
 QC_EXPORT int qc_address_to_mailbox(const qc_config_t *config,

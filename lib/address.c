@@ -90,20 +90,54 @@ qc_domain_listed(const char *domains, const char *domain)
 }
 
 static int
-append(char *out, size_t outsize, size_t *pos, const char *s, size_t len,
-       int dot_to_caret)
+append(char *out, size_t outsize, size_t *pos, const char *s, size_t len)
 {
 	if (len >= outsize - *pos)
 		return QC_ERR_ADDRESS;
-	for (size_t i = 0; i < len; i++)
-		out[(*pos)++] = dot_to_caret && s[i] == '.' ? '^' : s[i];
+	memcpy(out + *pos, s, len);
+	*pos += len;
 	out[*pos] = '\0';
 	return QC_OK;
 }
 
+/*
+ * A local part in a name whose hierarchy separator is sep.  It must stay
+ * one level of the hierarchy, or bob.smith@ would ask for user.bob.smith,
+ * a folder of bob, and get bob's quota.  Cyrus with "." writes a dot in a
+ * user name as "^" (what lmtpd delivers bob.smith@ to); with "/" a dot is
+ * an ordinary character and a "/" cannot be written in a user name at
+ * all: such an address is refused (QC_ERR_ADDRESS, "no such mailbox").
+ */
+static int
+append_local(char *out, size_t outsize, size_t *pos, const char *local,
+	     char sep)
+{
+	size_t len = strlen(local);
+
+	if (sep == '/' && strchr(local, '/') != NULL)
+		return QC_ERR_ADDRESS;
+	if (append(out, outsize, pos, local, len) != QC_OK)
+		return QC_ERR_ADDRESS;
+	if (sep == '.')
+		for (char *p = out + *pos - len; *p != '\0'; p++)
+			if (*p == '.')
+				*p = '^';
+	return QC_OK;
+}
+
+/* A domain in a name: on a "/" server a "/" in it would start a folder. */
+static int
+append_domain(char *out, size_t outsize, size_t *pos, const char *domain,
+	      char sep)
+{
+	if (domain[0] == '\0' || (sep == '/' && strchr(domain, '/') != NULL))
+		return QC_ERR_ADDRESS;
+	return append(out, outsize, pos, domain, strlen(domain));
+}
+
 int
 qc_template_expand(const char *tmpl, const char *local, const char *domain,
-		   int dot_to_caret, char *out, size_t outsize)
+		   char separator, char *out, size_t outsize)
 {
 	size_t pos = 0;
 	int ret = QC_OK;
@@ -113,38 +147,57 @@ qc_template_expand(const char *tmpl, const char *local, const char *domain,
 	out[0] = '\0';
 	for (const char *p = tmpl; *p != '\0' && ret == QC_OK; p++) {
 		if (*p != '%') {
-			ret = append(out, outsize, &pos, p, 1, 0);
+			ret = append(out, outsize, &pos, p, 1);
 			continue;
 		}
 		switch (*++p) {
 		case 'u':
-			ret = append(out, outsize, &pos, local, strlen(local),
-				     dot_to_caret);
+			ret = append_local(out, outsize, &pos, local,
+					   separator);
 			break;
 		case 'd':
-			if (domain[0] == '\0')
-				return QC_ERR_ADDRESS;
-			ret = append(out, outsize, &pos, domain, strlen(domain),
-				     0);
+			ret = append_domain(out, outsize, &pos, domain,
+					    separator);
 			break;
 		case 'a':
-			ret = append(out, outsize, &pos, local, strlen(local),
-				     dot_to_caret);
+			ret = append_local(out, outsize, &pos, local,
+					   separator);
 			if (ret == QC_OK && domain[0] != '\0') {
-				ret = append(out, outsize, &pos, "@", 1, 0);
+				ret = append(out, outsize, &pos, "@", 1);
 				if (ret == QC_OK)
-					ret = append(out, outsize, &pos, domain,
-						     strlen(domain), 0);
+					ret = append_domain(out, outsize, &pos,
+							    domain, separator);
 			}
 			break;
 		case '%':
-			ret = append(out, outsize, &pos, "%", 1, 0);
+			ret = append(out, outsize, &pos, "%", 1);
 			break;
 		default:
 			return QC_ERR_CONFIG;
 		}
 	}
 	return ret;
+}
+
+/*
+ * The hierarchy separator an explicit mailbox_format uses for %u: the
+ * character before the first %u or %a ("user.%u" -> '.', "user/%u@%d"
+ * -> '/'), or 0 when there is none (INBOX, %a alone: not a hierarchy).
+ */
+char
+qc_template_separator(const char *tmpl)
+{
+	for (const char *p = tmpl; *p != '\0'; p++) {
+		if (*p != '%')
+			continue;
+		if (p[1] == 'u' || p[1] == 'a')
+			return p > tmpl && (p[-1] == '.' || p[-1] == '/') ?
+			       p[-1] : 0;
+		if (p[1] == '\0')
+			break;
+		p++;
+	}
+	return 0;
 }
 
 int
@@ -193,10 +246,11 @@ qc_settings_map_address(const struct qc_settings *s, const char *address,
 
 		if (separator == '\0' || separator == '%')
 			return QC_ERR_INVALID;
-		return qc_template_expand(tmpl, local, domain, separator == '.',
+		return qc_template_expand(tmpl, local, domain, separator,
 					  mailbox_r, mailbox_size);
 	}
-	return qc_template_expand(s->mailbox_format, local, domain, 0,
+	return qc_template_expand(s->mailbox_format, local, domain,
+				  qc_template_separator(s->mailbox_format),
 				  mailbox_r, mailbox_size);
 }
 

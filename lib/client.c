@@ -49,7 +49,8 @@ qc_client_new(const qc_config_t *config, qc_client_t **client_r)
 	if (c == NULL)
 		return QC_ERR_NOMEM;
 	qc_config_settings(config, &c->s);
-	ret = qc_password_read(c->s.password_file, &c->password, c->errmsg);
+	ret = qc_password_read(c->s.password_file, c->s.password_fd,
+			       &c->password, c->errmsg);
 	/* Even on failure the handle is returned, so its errmsg can say
 	 * which file is wrong and why. */
 	*client_r = c;

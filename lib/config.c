@@ -25,64 +25,81 @@ struct key_def {
 	const char *def;
 	uint64_t min, max; /* T_TIME: milliseconds; T_COUNT, T_MODE: value */
 	const char *description;
+	size_t max_len;    /* longest value; 0: no limit */
 };
+
+/* A value the library copies into struct qc_settings must fit there:
+ * a longer one is refused, never cut (a cut domains list lost domains). */
+#define SETTING_MAX(field) (sizeof(((struct qc_settings *)0)->field) - 1)
 
 static const struct key_def keys[] = {
 	{"imap_url", T_URL, "", 0, 0,
-	 "imap://host[:port]/ or imaps://host[:port]/ (required)"},
+	 "imap://host[:port]/ or imaps://host[:port]/ (required)",
+	 SETTING_MAX(imap_url)},
 	{"imap_tls", T_TLS, "required", 0, 0,
-	 "required (STARTTLS on imap://) or none"},
+	 "required (STARTTLS on imap://) or none", 0},
 	{"imap_ca_file", T_STRING, "", 0, 0,
-	 "CA bundle for server certificate checks (default: system store)"},
+	 "CA bundle for server certificate checks (default: system store)",
+	 SETTING_MAX(ca_file)},
 	{"imap_user", T_STRING, "", 0, 0,
-	 "admin (Cyrus) or master user (Dovecot) (required)"},
+	 "admin (Cyrus) or master user (Dovecot) (required)",
+	 SETTING_MAX(user)},
 	{"imap_password_file", T_STRING, "", 0, 0,
-	 "file whose first line is the password; not world-readable (required)"},
+	 "file whose first line is the password; not world-readable (required)",
+	 SETTING_MAX(password_file)},
 	{"imap_authzid", T_TEMPLATE, "", 0, 0,
-	 "authorisation identity template, e.g. %a for Dovecot master users"},
+	 "authorisation identity template, e.g. %a for Dovecot master users",
+	 SETTING_MAX(authzid)},
 	{"mailbox_format", T_TEMPLATE, "auto", 0, 0,
-	 "mailbox asked for: user.%u, user/%u@%d, INBOX, or auto"},
+	 "mailbox asked for: user.%u, user/%u@%d, INBOX, or auto",
+	 SETTING_MAX(mailbox_format)},
 	{"recipient_delimiter", T_STRING, "+", 0, 0,
-	 "characters that start an address extension (stripped)"},
+	 "characters that start an address extension (stripped)",
+	 SETTING_MAX(recipient_delimiter)},
 	{"domains", T_STRING, "", 0, 0,
-	 "only these domains are checked (empty: all)"},
+	 "only these domains are checked (empty: all)",
+	 SETTING_MAX(domains)},
 	{"imap_timeout", T_TIME, "10s", 100, 90000,
-	 "connect + response limit for one lookup"},
+	 "connect + response limit for one lookup", 0},
 	{"imap_connections", T_COUNT, "4", 1, 256,
-	 "most IMAP connections the daemon keeps open"},
+	 "most IMAP connections the daemon keeps open", 0},
 	{"cache_ttl", T_TIME, "30s", 0, 3600000,
-	 "how long a quota answer is reused (0 = off)"},
+	 "how long a quota answer is reused (0 = off)", 0},
 	{"cache_size", T_COUNT, "100000", 16, 10000000,
-	 "most cached answers"},
+	 "most cached answers", 0},
 	{"action_fits", T_ACTION, "DUNNO", 0, 0,
-	 "action when the message fits"},
+	 "action when the message fits", 0},
 	{"action_overquota", T_ACTION, "452 4.2.2 Mailbox full", 0, 0,
-	 "action when the mailbox is full"},
+	 "action when the mailbox is full", 0},
 	{"action_toolarge", T_ACTION,
 	 "552 5.2.3 Message larger than the mailbox quota", 0, 0,
-	 "action when the message is bigger than the whole limit"},
+	 "action when the message is bigger than the whole limit", 0},
 	{"action_nouser", T_ACTION, "DUNNO", 0, 0,
-	 "action for unknown mailboxes or unusable addresses"},
+	 "action for unknown mailboxes or unusable addresses", 0},
 	{"action_error", T_ACTION, "DUNNO", 0, 0,
-	 "action when the quota cannot be told (fail open)"},
+	 "action when the quota cannot be told (fail open)", 0},
 	{"listen", T_LISTEN, "", 0, 0,
-	 "inet:HOST:PORT or unix:PATH (empty: one client on stdin/stdout)"},
-	{"listen_mode", T_MODE, "0666", 0, 07777,
-	 "permissions of a unix listen socket (octal)"},
+	 "inet:HOST:PORT or unix:PATH (empty: one client on stdin/stdout)", 0},
+	{"listen_mode", T_MODE, "0660", 0, 07777,
+	 "permissions of a unix listen socket (octal)", 0},
+	{"listen_group", T_STRING, "", 0, 0,
+	 "group of a unix listen socket, e.g. postfix (empty: the daemon's "
+	 "group at start)", 0},
 	{"user", T_STRING, "nobody", 0, 0,
-	 "user the daemon runs as after binding its socket"},
+	 "user the daemon runs as after binding its socket", 0},
 	{"max_clients", T_COUNT, "4096", 1, 100000,
-	 "most Postfix connections served at once"},
+	 "most Postfix connections served at once", 0},
 	{"client_idle_timeout", T_TIME, "600s", 1000, 86400000,
-	 "close a Postfix connection idle this long"},
+	 "close a Postfix connection idle this long", 0},
 	{"log", T_LOG, "syslog", 0, 0,
-	 "syslog (mail facility) or stderr"},
+	 "syslog (mail facility) or stderr", 0},
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 
 struct qc_config {
 	char *values[NKEYS];
+	int password_fd;                  /* not owned; -1: none */
 	char errmsg[QC_ERRMSG_MAX];
 };
 
@@ -165,6 +182,11 @@ check_value(const struct key_def *def, const char *value, char *why,
 
 	if (has_control(value))
 		return "control characters are not allowed";
+	if (def->max_len != 0 && strlen(value) > def->max_len) {
+		snprintf(why, why_size, "is %zu characters long; at most %zu "
+			 "are allowed", strlen(value), def->max_len);
+		return why;
+	}
 	switch (def->type) {
 	case T_STRING:
 		return NULL;
@@ -261,6 +283,7 @@ qc_config_new(qc_config_t **config_r)
 
 	if (cfg == NULL)
 		return QC_ERR_NOMEM;
+	cfg->password_fd = -1;
 	for (size_t i = 0; i < NKEYS; i++) {
 		cfg->values[i] = strdup(keys[i].def);
 		if (cfg->values[i] == NULL) {
@@ -478,6 +501,15 @@ qc_config_validate(qc_config_t *cfg)
 	return QC_OK;
 }
 
+int
+qc_config_set_password_fd(qc_config_t *cfg, int fd)
+{
+	if (cfg == NULL || fd < -1)
+		return QC_ERR_INVALID;
+	cfg->password_fd = fd;
+	return QC_OK;
+}
+
 const char *
 qc_config_errmsg(const qc_config_t *cfg)
 {
@@ -505,6 +537,7 @@ qc_config_settings(const qc_config_t *cfg, struct qc_settings *s)
 	qc_strlcpy(s->user, qc_config_get(cfg, "imap_user"), sizeof(s->user));
 	qc_strlcpy(s->password_file, qc_config_get(cfg, "imap_password_file"),
 		   sizeof(s->password_file));
+	s->password_fd = cfg->password_fd;
 	qc_strlcpy(s->authzid, qc_config_get(cfg, "imap_authzid"),
 		   sizeof(s->authzid));
 	qc_strlcpy(s->mailbox_format, qc_config_get(cfg, "mailbox_format"),

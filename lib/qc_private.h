@@ -32,10 +32,11 @@ struct qc_settings {
 	char ca_file[512];
 	char user[256];
 	char password_file[512];
+	int password_fd;        /* qc_config_set_password_fd(), or -1 */
 	char authzid[256];
 	char mailbox_format[256];
 	char recipient_delimiter[32];
-	char domains[1024];
+	char domains[8192];     /* a hosting provider's list */
 	uint64_t timeout_ms;
 };
 void qc_config_settings(const qc_config_t *config, struct qc_settings *s_r);
@@ -46,13 +47,17 @@ int qc_config_load_stream(qc_config_t *config, FILE *fp, const char *path);
 /* ---- address.c ---- */
 /*
  * Expand a template (%u %d %a %%) for a normalised local part and domain.
- * When dot_to_caret is set, '.' in %u becomes '^' (Cyrus with '.' as
- * separator).  Returns QC_OK, QC_ERR_ADDRESS (too long, %d without domain)
- * or QC_ERR_CONFIG (unknown escape).
+ * separator is the hierarchy separator of the name (0: none, as for an
+ * authorisation identity): with '.' a dot in %u becomes '^' (Cyrus), with
+ * '/' a '/' in %u or %d is refused, so a local part never names another
+ * mailbox's folder.  Returns QC_OK, QC_ERR_ADDRESS (too long, %d without
+ * domain, a separator in the local part) or QC_ERR_CONFIG (unknown escape).
  */
 int qc_template_expand(const char *tmpl, const char *local,
-		       const char *domain, int dot_to_caret, char *out,
+		       const char *domain, char separator, char *out,
 		       size_t outsize);
+/* The separator before %u/%a in an explicit mailbox_format, or 0. */
+char qc_template_separator(const char *tmpl);
 /* Split and normalise an address: strip the extension, lower-case. */
 int qc_address_split(const char *address, const char *delimiters,
 		     char *local_r, size_t local_size, char *domain_r,
@@ -113,9 +118,13 @@ int qc_list_parse(const char *buf, size_t len, const char *tag,
 /* ---- password.c ---- */
 /*
  * Read the first line of a password file that must not be readable by
- * others.  The caller wipes and frees the returned string.
+ * others.  When path cannot be opened for lack of permission, kept_fd
+ * (>= 0: a descriptor of the file opened earlier with more privileges) is
+ * read instead, as long as it still is the file at path.  The caller
+ * wipes and frees the returned string.
  */
-int qc_password_read(const char *path, char **password_r, char *errmsg);
+int qc_password_read(const char *path, int kept_fd, char **password_r,
+		     char *errmsg);
 void qc_password_free(char **password);
 
 /* ---- transport.c ---- */

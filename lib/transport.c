@@ -188,6 +188,14 @@ qc_transport_open(const struct qc_transport_params *p,
 	return QC_OK;
 }
 
+/*
+ * Never waits for the server: libcurl (7.88.1, measured with strace)
+ * treats a CONNECT_ONLY connection as dead at cleanup and closes the
+ * socket without a LOGOUT, so a server frozen with the connection open
+ * costs no more than the exchange's deadline.  Do not add a polite LOGOUT
+ * here without a short deadline: libcurl's own would wait up to its
+ * 120 s server-response timeout (tests/integration/policyd-freeze.sh).
+ */
 void
 qc_transport_close(struct qc_transport **tp)
 {

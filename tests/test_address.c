@@ -48,6 +48,31 @@ static const struct row rows[] = {
 	{"auto", "+", "", "bob@example.test", "%a", 0, QC_OK, 1, "INBOX"},
 	{"auto", "+", "", "bob@example.test", "qcadmin", '/', QC_OK, 1,
 	 "user/bob"},
+	/*
+	 * A local part never names a folder of another mailbox (issue 8.4):
+	 * on a "." server a dot is written "^" as Cyrus does, whether the
+	 * format is auto or explicit (the separator is the one before %u);
+	 * a "/" cannot be written in a user name on a "/" server: refused.
+	 */
+	{"user.%u", "+", "", "bob.smith@x.test", "", 0, QC_OK, 1,
+	 "user.bob^smith"},
+	{"user.%u", "+", "", "bob.smith@x.test", "", '/', QC_OK, 1,
+	 "user.bob^smith"},
+	{"user.%u@%d", "+", "", "Bob.Smith@Example.Test", "", 0, QC_OK, 1,
+	 "user.bob^smith@example.test"},
+	{"user.%u", "+", "", "bob.@x.test", "", 0, QC_OK, 1, "user.bob^"},
+	{"user/%u", "+", "", "bob/x@x.test", "", 0, QC_ERR_ADDRESS, 1, NULL},
+	{"user/%u@%d", "+", "", "bob/x@example.test", "", 0, QC_ERR_ADDRESS, 1,
+	 NULL},
+	{"user/%u@%d", "+", "", "bob@example.test/x", "", 0, QC_ERR_ADDRESS, 1,
+	 NULL},
+	{"auto", "+", "", "bob/x@x.test", "", '/', QC_ERR_ADDRESS, 1, NULL},
+	{"auto", "+", "", "/x@x.test", "", '/', QC_ERR_ADDRESS, 1, NULL},
+	{"user/%u", "+", "", "frank.smith@x.test", "", 0, QC_OK, 1,
+	 "user/frank.smith"},
+	/* Harmless on the other kind of server: */
+	{"auto", "+", "", "bob/x@x.test", "", '.', QC_OK, 1, "user.bob/x"},
+	{"user.%u", "+", "", "bob/x@x.test", "", 0, QC_OK, 1, "user.bob/x"},
 };
 
 Test(address, table)
@@ -68,12 +93,16 @@ Test(address, table)
 			     QC_OK);
 		ret = qc_address_to_mailbox(cfg, r->address, r->separator,
 					    mailbox, sizeof(mailbox), &checked);
-		cr_expect_eq(ret, r->ret, "row %zu: ret %d", i, ret);
+		cr_expect_eq(ret, r->ret, "row %zu: %s: ret %d (%s), wanted %d",
+			     i, r->address, ret, ret == QC_OK ? mailbox : "-",
+			     r->ret);
 		if (ret == QC_OK) {
 			cr_expect_eq(checked, r->checked, "row %zu", i);
 			if (r->mailbox != NULL)
 				cr_expect_str_eq(mailbox, r->mailbox,
-						 "row %zu", i);
+						 "row %zu: %s -> %s, wanted %s",
+						 i, r->address, mailbox,
+						 r->mailbox);
 		}
 		qc_config_free(cfg);
 	}

@@ -1,5 +1,7 @@
 /* test_config.c - the name = value parser, ranges and error messages. */
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <criterion/criterion.h>
@@ -37,6 +39,9 @@ Test(config, defaults_match_the_contract)
 			 "552 5.2.3 Message larger than the mailbox quota");
 	cr_expect_str_eq(qc_config_get(cfg, "action_nouser"), "DUNNO");
 	cr_expect_str_eq(qc_config_get(cfg, "action_error"), "DUNNO");
+	/* Not every local user may ask quotas (issue 8). */
+	cr_expect_str_eq(qc_config_get(cfg, "listen_mode"), "0660");
+	cr_expect_str_eq(qc_config_get(cfg, "listen_group"), "");
 	cr_expect_eq(qc_config_get_number(cfg, "imap_timeout", &n), QC_OK);
 	cr_expect_eq(n, 10000);
 	cr_expect_eq(qc_config_get_number(cfg, "cache_ttl", &n), QC_OK);
@@ -176,15 +181,119 @@ Test(password, world_readable_file_is_refused)
 	fputs("s3cret\nsecond line\n", fp);
 	fclose(fp);
 	chmod(path, 0644);
-	cr_expect_eq(qc_password_read(path, &pw, errmsg), QC_ERR_PASSWORD_FILE);
+	cr_expect_eq(qc_password_read(path, -1, &pw, errmsg), QC_ERR_PASSWORD_FILE);
 	cr_expect_null(pw);
 	cr_expect_not_null(strstr(errmsg, "readable by everyone"));
 	cr_expect_null(strstr(errmsg, "s3cret"));
 	chmod(path, 0640);
-	cr_expect_eq(qc_password_read(path, &pw, errmsg), QC_OK);
+	cr_expect_eq(qc_password_read(path, -1, &pw, errmsg), QC_OK);
 	cr_expect_str_eq(pw, "s3cret");
 	qc_password_free(&pw);
 	cr_expect_null(pw);
 	unlink(path);
-	cr_expect_eq(qc_password_read(path, &pw, errmsg), QC_ERR_PASSWORD_FILE);
+	cr_expect_eq(qc_password_read(path, -1, &pw, errmsg), QC_ERR_PASSWORD_FILE);
+}
+
+/*
+ * Long values (issue 8): never cut silently.  A domains list of a few
+ * thousand characters (a hosting provider's) works to its last domain;
+ * beyond what the library holds, a value is refused with the file, line
+ * and key; a password line longer than the library reads is refused.
+ */
+static char *
+domain_list(size_t min_len, const char *last)
+{
+	size_t cap = min_len + 64, len = 0;
+	char *s = malloc(cap);
+
+	cr_assert_not_null(s);
+	for (int i = 0; len < min_len; i++)
+		len += (size_t)snprintf(s + len, cap - len, "d%05d.test, ", i);
+	snprintf(s + len, cap - len, "%s", last);
+	return s;
+}
+
+Test(config, long_domains_list_is_used_to_its_end)
+{
+	qc_config_t *cfg;
+	char *domains = domain_list(3000, "last.test"), mailbox[64];
+	int checked = -1;
+
+	cr_assert_eq(qc_config_new(&cfg), QC_OK);
+	cr_assert_eq(qc_config_set(cfg, "domains", domains), QC_OK);
+	cr_assert_eq(qc_config_set(cfg, "mailbox_format", "user.%u"), QC_OK);
+	cr_expect_eq(qc_address_to_mailbox(cfg, "bob@last.test", 0, mailbox,
+					   sizeof(mailbox), &checked), QC_OK);
+	cr_expect_eq(checked, 1, "the last of %zu characters of domains was "
+		     "not seen", strlen(domains));
+	qc_config_free(cfg);
+	free(domains);
+}
+
+Test(config, too_long_value_names_file_line_and_key)
+{
+	qc_config_t *cfg;
+	char *domains = domain_list(9000, "last.test");
+	char *text = malloc(strlen(domains) + 64);
+	const char *path;
+
+	sprintf(text, "imap_user = cyrus\ndomains = %s\n", domains);
+	path = write_file(text);
+	cr_assert_eq(qc_config_new(&cfg), QC_OK);
+	cr_expect_eq(qc_config_load_file(cfg, path), QC_ERR_CONFIG);
+	cr_expect_not_null(strstr(qc_config_errmsg(cfg), path), "%s",
+			   qc_config_errmsg(cfg));
+	cr_expect_not_null(strstr(qc_config_errmsg(cfg), "line 2: domains"),
+			   "%s", qc_config_errmsg(cfg));
+	cr_expect_not_null(strstr(qc_config_errmsg(cfg), "at most 8191"),
+			   "%s", qc_config_errmsg(cfg));
+	memcpy(domains, "imap://", 7);
+	memset(domains + 7, 'h', 600);
+	strcpy(domains + 607, "/");
+	cr_expect_eq(qc_config_set(cfg, "imap_url", domains), QC_ERR_CONFIG);
+	cr_expect_not_null(strstr(qc_config_errmsg(cfg), "command line: "
+				  "imap_url"), "%s", qc_config_errmsg(cfg));
+	cr_expect_not_null(strstr(qc_config_errmsg(cfg), "at most 511"),
+			   "%s", qc_config_errmsg(cfg));
+	qc_config_free(cfg);
+	unlink(path);
+	free(text);
+	free(domains);
+}
+
+static int
+password_of_length(size_t len, char **pw, char *errmsg)
+{
+	char path[64];
+	FILE *fp;
+	int ret;
+
+	snprintf(path, sizeof(path), "/tmp/qc-test-pwlen-%d", (int)getpid());
+	fp = fopen(path, "w");
+	cr_assert_not_null(fp);
+	for (size_t i = 0; i < len; i++)
+		fputc('p', fp);
+	fputs("\nsecond line\n", fp);
+	fclose(fp);
+	chmod(path, 0600);
+	ret = qc_password_read(path, -1, pw, errmsg);
+	unlink(path);
+	return ret;
+}
+
+Test(password, long_line_is_refused_not_cut)
+{
+	char *pw = NULL, errmsg[QC_ERRMSG_MAX] = "";
+
+	cr_expect_eq(password_of_length(1024, &pw, errmsg), QC_OK, "%s",
+		     errmsg);
+	cr_expect_eq(pw != NULL ? strlen(pw) : 0, 1024);
+	qc_password_free(&pw);
+	cr_expect_eq(password_of_length(1025, &pw, errmsg),
+		     QC_ERR_PASSWORD_FILE, "a 1025-byte password was taken as "
+		     "%zu bytes", pw != NULL ? strlen(pw) : 0);
+	cr_expect_null(pw);
+	cr_expect_not_null(strstr(errmsg, "longer than 1024 bytes"), "%s",
+			   errmsg);
+	qc_password_free(&pw);
 }

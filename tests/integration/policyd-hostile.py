@@ -16,6 +16,10 @@ every wait bounded.
   nul PORT                    a good request, one with a NUL, another
   specials PORT               recipients with IMAP-special, 8-bit and
                               odd bytes, pipelined: one answer each
+  bursts PORT NOUSER_ACTION   pipelined bursts of mixed answers (over
+                              quota, fits, unknown, too large), each in one
+                              write, sized so the answers end exactly on
+                              the daemon's output buffer sizes
 """
 import os
 import socket
@@ -326,6 +330,95 @@ def mode_specials(port):
         closed=int(eof), kinds=summary)
 
 
+# The answers of policyd-hostile.sh's daemon, by recipient and size.
+BURST_KINDS = {
+    "over": (b"bob@example.test", 0, b"action=452 4.2.2 Mailbox full"),
+    "fits": (b"alice@example.test", 0, b"action=DUNNO"),
+    "nouser": (b"nosuch@example.test", 0, None),      # action_nouser
+    "toolarge": (b"alice@example.test", 2000000,
+                 b"action=552 5.2.3 Message larger than the mailbox quota"),
+}
+
+
+def burst_plans(nouser):
+    """Bursts whose answers add up to exactly 512, 1024 and 2048 bytes
+    (the daemon's output buffer starts at 512 and doubles), some bytes
+    either side, and the burst of issue 8 (12 over quota, then 10 that
+    fit).  Interleaved, so every answer length meets every offset."""
+    size = {k: len(v[2] or b"action=" + nouser) + 2
+            for k, v in BURST_KINDS.items()}
+    plans = [["over"] * 12 + ["fits"] * 10]
+    order = ["over", "fits", "nouser", "toolarge"]
+    for target in (512, 1024, 2048):
+        for delta in (-1, 0, 1):
+            found = None
+            for n_t in range(1, 20):
+                for n_n in range(1, 20):
+                    for n_o in range(1, 40):
+                        rest = target + delta - n_t * size["toolarge"] - \
+                            n_n * size["nouser"] - n_o * size["over"]
+                        if rest > 0 and rest % size["fits"] == 0 and \
+                                n_t + n_n + n_o + rest // size["fits"] <= 60:
+                            found = (n_o, rest // size["fits"], n_n, n_t)
+                            break
+                    if found:
+                        break
+                if found:
+                    break
+            if not found:
+                continue
+            left = dict(zip(order, found))
+            plan = []
+            while any(left.values()):
+                for k in order:
+                    if left[k]:
+                        plan.append(k)
+                        left[k] -= 1
+            plans.append(plan)
+    return plans
+
+
+def mode_bursts(port, nouser):
+    nouser = nouser.encode()
+    s = connect(port)
+    s.settimeout(15)
+    f = s.makefile("rb")
+    bursts = requests = wrong = 0
+    first_wrong = "-"
+    for plan in burst_plans(nouser):
+        # Warm the cache first, so the whole burst is answered in one
+        # pass of the daemon's loop, into one output buffer.
+        warm = b"".join(request(r, z) for r, z, _ in BURST_KINDS.values())
+        try:
+            s.sendall(warm)
+            for _ in BURST_KINDS:
+                f.readline()
+                f.readline()
+            s.sendall(b"".join(request(BURST_KINDS[k][0], BURST_KINDS[k][1])
+                               for k in plan))
+        except OSError as e:
+            wrong += 1
+            first_wrong = "%d:exception:%s" % (requests, type(e).__name__)
+            break
+        bursts += 1
+        for k in plan:
+            want = BURST_KINDS[k][2] or b"action=" + nouser
+            try:
+                line = f.readline().rstrip(b"\n")
+                empty = f.readline()
+            except (OSError, socket.timeout):
+                line, empty = b"", b""
+            requests += 1
+            if line != want or empty != b"\n":
+                wrong += 1
+                if first_wrong == "-":
+                    first_wrong = "%d:%s" % (requests, repr(line).replace(" ", "_"))
+                if line == b"":
+                    break
+    out("bursts", port=s.getsockname()[1], bursts=bursts, requests=requests,
+        wrong=wrong, first_wrong=first_wrong)
+
+
 def main():
     mode, port = sys.argv[1], int(sys.argv[2])
     args = sys.argv[3:]
@@ -349,6 +442,8 @@ def main():
         return mode_flood(port, int(args[0]), float(args[1]))
     if mode == "specials":
         return mode_specials(port)
+    if mode == "bursts":
+        return mode_bursts(port, args[0])
     sys.exit("unknown mode " + mode)
 
 

@@ -18,6 +18,8 @@
 #   specials       recipients with every IMAP-special character, 8-bit and
 #                  UTF-8 bytes, very long local parts, empty: one sane
 #                  answer each and nothing else
+#   bursts         pipelined bursts of mixed answers in one write, ending
+#                  exactly on the output buffer's sizes
 #   flood          100 connections more than max_clients allows
 # Checked: the daemon keeps its PID; the good client's answers are all
 # right and prompt; each offender is closed (or, beyond max_clients, never
@@ -224,6 +226,18 @@ expect_eq "specials: connection kept" "$(val "$OUT" closed)" 0
 expect_eq "specials: answers by kind" "$(val "$OUT" kinds)" \
 	"action=DUNNO:2,action=${NOUSER// /_}:22"
 alive "hostile recipients"
+
+# ---- pipelined bursts of mixed answers --------------------------------------------
+# Over quota, fits, unknown and too large, each burst in one write and
+# answered from the cache in one pass, sized so the answers end exactly on
+# the output buffer's sizes (512, 1024, 2048) and a byte either side: an
+# answer that fills the buffer to the last byte must not write past it
+# (a NUL after it was a heap overflow that AddressSanitizer reports).
+
+hostile bursts bursts "$NOUSER"
+expect_eq "bursts: every answer right, in order" "$(val "$OUT" wrong)" 0
+expect_eq "bursts: answers" "$(val "$OUT" requests)" 430
+alive "pipelined bursts"
 
 # ---- a flood beyond max_clients ----------------------------------------------
 # The good client holds one slot; 100 more than the rest arrive at once.

@@ -1,7 +1,8 @@
 #!/bin/bash
 # quotachk against IMAP peers that fail in ways a real server will not
 # (tests/servers/fake-imap.py): never greets, drips a byte a second,
-# sends garbage, closes mid-response, an endless line.  Each must end
+# sends garbage, closes mid-response, an endless line, freezes with the
+# connection open (closing it must not wait for a LOGOUT answer).  Each must end
 # with exit 3 ("could not tell") within imap_timeout (+ 1 s of slack for
 # process start-up), whatever stage the fault strikes: imap_timeout
 # bounds the whole lookup, connect and login included.
@@ -14,7 +15,7 @@ fake_pid=
 trap '[ -n "$fake_pid" ] && kill "$fake_pid" 2>/dev/null; rm -rf "$d"' EXIT
 printf 'not-the-password\n' >"$d/pw"; chmod 600 "$d/pw"
 
-for mode in silent drip garbage close endless; do
+for mode in silent drip garbage close endless freeze; do
 	for stage in greeting command; do
 		port=$(free_port)
 		python3 "$QC_SERVERS/fake-imap.py" --port "$port" --stage "$stage" "$mode" \

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """A misbehaving IMAP peer on loopback, for faults a real server cannot make.
 
-  fake-imap.py [--port PORT] [--stage greeting|command] [--log FILE] MODE
+  fake-imap.py [--port PORT] [--stage greeting|command] [--faults N]
+               [--log FILE] MODE
 
 Listens on 127.0.0.1:PORT (0, the default, picks a free port) and prints
 "ready PORT" once it accepts connections.  Every connection gets MODE:
@@ -12,6 +13,8 @@ Listens on 127.0.0.1:PORT (0, the default, picks a free port) and prints
            nothing more (the client must not hang on it)
   endless  send one line that never ends, as fast as the client reads
   drip     send a valid answer one byte per second
+  freeze   stop reading and answering, the TCP connection left open (a
+           server SIGSTOPped or wedged mid-session); LOGOUT gets no answer
   ok       behave: log in anyone; GETQUOTAROOT of any name is over quota
            (STORAGE 200 of 100 KiB, or --storage), LIST "" "" gives "."
            (a self-check: the client works against this peer, so a
@@ -29,8 +32,10 @@ number; --slow-name NAME answers NAME only after --slow seconds.
 (the connect/login phase, handled by libcurl); "command" (the default)
 greets and accepts the login normally (CAPABILITY, LOGIN, AUTHENTICATE
 PLAIN) and strikes at the first other command, the quota query (handled
-by quotachk's own transport).  --log appends one line per connection and
-per client command (never the password).  Runs until killed.
+by quotachk's own transport).  --faults N: only the first N connections
+get the fault, later ones behave as in mode ok (a server that recovers).
+--log appends one line per connection and per client command (never the
+password).  Runs until killed.
 """
 import argparse
 import random
@@ -72,6 +77,11 @@ def fault(args, conn, where, tag=b""):
         chunk = b"x" * 65536
         while True:
             conn.sendall(chunk)
+    elif mode == "freeze":
+        # Neither read nor answer; the kernel keeps the connection open
+        # (and its buffers fill) until the client gives up.
+        while True:
+            time.sleep(3600)
     elif mode == "drip":
         answer = GREETING if where == "greeting" else (
             b"* QUOTAROOT \"user.x\" \"user.x\"\r\n"
@@ -120,9 +130,17 @@ def ok_answer(args, tag, words):
     return tag + b" OK done\r\n"
 
 
+connections = [0]
+
+
 def serve(args, conn, peer):
     pending = [b""]
     log(args, "connection from %s:%d" % peer)
+    with log_lock:
+        connections[0] += 1
+        faulty = args.faults is None or connections[0] <= args.faults
+    if not faulty:
+        args = argparse.Namespace(**dict(vars(args), mode="ok"))
     if args.stage == "greeting" and args.mode != "ok":
         fault(args, conn, "greeting")
         return
@@ -144,6 +162,7 @@ def serve(args, conn, peer):
                 read_line(conn, pending)
             conn.sendall(tag + b" OK logged in\r\n")
         elif cmd == b"LOGOUT":
+            log(args, "logout answered")
             conn.sendall(b"* BYE bye\r\n" + tag + b" OK done\r\n")
             return
         elif args.mode == "ok":
@@ -171,14 +190,15 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--port", type=int, default=0)
     p.add_argument("--stage", choices=("greeting", "command"), default="command")
+    p.add_argument("--faults", type=int)
     p.add_argument("--log")
     p.add_argument("--storage", default="200 100")
     p.add_argument("--bad-name")
     p.add_argument("--garbled-name")
     p.add_argument("--slow-name")
     p.add_argument("--slow", type=float, default=0)
-    p.add_argument("mode", choices=("silent", "close", "garbage", "endless", "drip", "ok",
-                                    "unavailable"))
+    p.add_argument("mode", choices=("silent", "close", "garbage", "endless", "drip",
+                                    "freeze", "ok", "unavailable"))
     args = p.parse_args()
     server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

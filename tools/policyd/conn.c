@@ -202,29 +202,50 @@ conn_request_done(struct request *r)
 	schedule_flush(r->conn);
 }
 
-/* Move the answers that are due, in order, to the output buffer. */
+/* Room for len more bytes of output; -1 when out of memory. */
+static int
+out_reserve(struct conn *c, size_t len)
+{
+	size_t cap = c->out_cap ? c->out_cap : 512;
+	char *out;
+
+	if (c->out_len + len <= c->out_cap)
+		return 0;
+	while (cap < c->out_len + len)
+		cap *= 2;
+	out = realloc(c->out, cap);
+	if (out == NULL)
+		return -1;
+	c->out = out;
+	c->out_cap = cap;
+	return 0;
+}
+
+static void
+out_append(struct conn *c, const char *s, size_t len)
+{
+	memcpy(c->out + c->out_len, s, len);
+	c->out_len += len;
+}
+
+/*
+ * Move the answers that are due, in order, to the output buffer.  The
+ * buffer holds bytes, not a string: nothing is written after the last
+ * answer (sprintf's NUL once ran one byte past a buffer filled exactly).
+ */
 static int
 emit_answers(struct conn *c)
 {
 	while (c->head != NULL && c->head->done) {
 		struct request *r = c->head;
 		const char *text = reply_action_text(c->d->config, r->action);
-		size_t need = strlen(text) + 9;  /* "action=" "\n\n" */
+		size_t len = strlen(text);
 
-		if (c->out_len + need > c->out_cap) {
-			size_t cap = c->out_cap ? c->out_cap : 512;
-			char *out;
-
-			while (cap < c->out_len + need)
-				cap *= 2;
-			out = realloc(c->out, cap);
-			if (out == NULL)
-				return -1;
-			c->out = out;
-			c->out_cap = cap;
-		}
-		c->out_len += (size_t)sprintf(c->out + c->out_len,
-					      "action=%s\n\n", text);
+		if (out_reserve(c, sizeof("action=") - 1 + len + 2) < 0)
+			return -1;
+		out_append(c, "action=", sizeof("action=") - 1);
+		out_append(c, text, len);
+		out_append(c, "\n\n", 2);
 		c->head = r->next;
 		if (c->head == NULL)
 			c->tail = NULL;

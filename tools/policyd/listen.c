@@ -75,8 +75,24 @@ open_inet(const char *hostport, char *err, size_t err_size)
 	return fd;
 }
 
+/*
+ * The socket is created with no permissions for group and others (umask
+ * around bind), then given its group and mode: it is never reachable by
+ * more users than listen_mode and listen_group say, not even briefly.
+ */
 static int
-open_unix(const char *path, unsigned int mode, char *err, size_t err_size)
+bind_private(int fd, const struct sockaddr_un *sun)
+{
+	mode_t old = umask(0177);
+	int r = bind(fd, (const struct sockaddr *)sun, sizeof(*sun));
+
+	umask(old);
+	return r;
+}
+
+static int
+open_unix(const char *path, unsigned int mode, long gid, char *err,
+	  size_t err_size)
 {
 	struct sockaddr_un sun;
 	struct stat st;
@@ -94,7 +110,8 @@ open_unix(const char *path, unsigned int mode, char *err, size_t err_size)
 	if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
 		(void)unlink(path);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0 || bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 ||
+	if (fd < 0 || bind_private(fd, &sun) < 0 ||
+	    (gid >= 0 && chown(path, (uid_t)-1, (gid_t)gid) < 0) ||
 	    chmod(path, (mode_t)mode) < 0 || listen(fd, BACKLOG) < 0) {
 		snprintf(err, err_size, "cannot listen on unix:%s: %s", path,
 			 strerror(errno));
@@ -106,12 +123,13 @@ open_unix(const char *path, unsigned int mode, char *err, size_t err_size)
 }
 
 int
-listen_open(const char *spec, unsigned int mode, char *err, size_t err_size)
+listen_open(const char *spec, unsigned int mode, long gid, char *err,
+	    size_t err_size)
 {
 	if (strncmp(spec, "inet:", 5) == 0)
 		return open_inet(spec + 5, err, err_size);
 	if (strncmp(spec, "unix:", 5) == 0)
-		return open_unix(spec + 5, mode, err, err_size);
+		return open_unix(spec + 5, mode, gid, err, err_size);
 	snprintf(err, err_size, "listen = %s: expected inet:HOST:PORT or "
 		 "unix:PATH", spec);
 	return -1;

@@ -9,10 +9,10 @@
 /*
  * Open "inet:HOST:PORT" ("inet:[::1]:PORT", "inet:*:PORT" for every
  * address) or "unix:PATH" (a stale socket at PATH is replaced, then
- * chmod mode).  Non-blocking, close-on-exec.  Returns the fd, or -1 with
- * err saying what failed.
+ * given group gid, unless gid < 0, and mode).  Non-blocking,
+ * close-on-exec.  Returns the fd, or -1 with err saying what failed.
  */
-int listen_open(const char *spec, unsigned int mode, char *err,
+int listen_open(const char *spec, unsigned int mode, long gid, char *err,
 		size_t err_size);
 
 /* Accept one client: fd or -1 (errno EAGAIN when none is waiting);

@@ -3,6 +3,13 @@
  * included, while a pass is dispatched: a deleted watch is skipped
  * through its "added" flag, so owners must keep the memory of a deleted
  * watch until the pass ends (conn.c frees closed connections afterwards).
+ *
+ * A watch that asks for nothing is taken out of the epoll set: epoll
+ * reports EPOLLHUP and EPOLLERR whatever is asked, so a client that hung
+ * up while its lookup was pending (no input wanted, no output yet) woke
+ * every epoll_wait at once and the daemon spun at 100 % CPU until the
+ * lookup ended.  It goes back in when its owner asks for something again;
+ * a hang-up then shows in the write that follows.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -80,6 +87,8 @@ loop_add(struct loop *l, struct loop_watch *w, int fd, unsigned int events,
 	w->events = events;
 	w->fn = fn;
 	w->context = context;
+	/* Added even when nothing is asked: only the add tells whether
+	 * epoll can watch the fd at all (EPERM for regular files). */
 	if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
 		if (errno != EPERM)
 			return -1;
@@ -87,6 +96,10 @@ loop_add(struct loop *l, struct loop_watch *w, int fd, unsigned int events,
 		w->ready_next = l->always;
 		l->always = w;
 		l->nalways++;
+	} else if (events == 0) {
+		(void)epoll_ctl(l->epfd, EPOLL_CTL_DEL, fd, NULL);
+	} else {
+		w->in_epoll = 1;
 	}
 	w->added = 1;
 	return 0;
@@ -102,6 +115,14 @@ loop_set(struct loop *l, struct loop_watch *w, unsigned int events)
 	w->events = events;
 	if (w->always_ready)
 		return 0;
+	if (events == 0) {
+		w->in_epoll = 0;
+		return epoll_ctl(l->epfd, EPOLL_CTL_DEL, w->fd, NULL);
+	}
+	if (!w->in_epoll) {
+		w->in_epoll = 1;
+		return epoll_ctl(l->epfd, EPOLL_CTL_ADD, w->fd, &ev);
+	}
 	return epoll_ctl(l->epfd, EPOLL_CTL_MOD, w->fd, &ev);
 }
 
@@ -121,7 +142,9 @@ loop_del(struct loop *l, struct loop_watch *w)
 		l->nalways--;
 		return;
 	}
-	(void)epoll_ctl(l->epfd, EPOLL_CTL_DEL, w->fd, NULL);
+	if (w->in_epoll)
+		(void)epoll_ctl(l->epfd, EPOLL_CTL_DEL, w->fd, NULL);
+	w->in_epoll = 0;
 }
 
 static int

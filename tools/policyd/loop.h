@@ -23,6 +23,7 @@ struct loop_watch {
 	int fd;
 	unsigned int events;     /* what is asked now */
 	int always_ready;        /* epoll refused the fd (EPERM) */
+	int in_epoll;            /* in the epoll set: events != 0 */
 	int added;
 	loop_fn *fn;
 	void *context;
@@ -37,7 +38,8 @@ void loop_destroy(struct loop **loop);
 /* Returns 0, or -1 with errno set. */
 int loop_add(struct loop *loop, struct loop_watch *w, int fd,
 	     unsigned int events, loop_fn *fn, void *context);
-/* Change what is asked; cheap when nothing changes. */
+/* Change what is asked; cheap when nothing changes.  Asking for nothing
+ * also stops hang-up and error reports until something is asked again. */
 int loop_set(struct loop *loop, struct loop_watch *w, unsigned int events);
 /* Stop watching (before the fd is closed). */
 void loop_del(struct loop *loop, struct loop_watch *w);

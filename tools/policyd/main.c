@@ -11,8 +11,11 @@
  * Exit: 0 after SIGTERM/SIGINT (or the spawn(8) client leaving),
  * 1 on a run-time failure, 64 usage, 78 configuration.
  */
+#include <fcntl.h>
+#include <grp.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "options.h"
 #include "listen.h"
@@ -23,6 +26,60 @@
 #include "workers.h"
 
 #define PROG "quotachk-policyd"
+
+/*
+ * The password file, opened with the privileges we start with (root,
+ * under the shipped systemd unit) and kept for the daemon's life: after
+ * the drop to user, a root-only file cannot be opened again, and every
+ * reload would fail.  The library reads it only when it cannot open the
+ * file itself (see qc_config_set_password_fd).  -1 when it cannot be
+ * opened: workers_prepare() reports why.
+ */
+static int
+keep_password_fd(qc_config_t *config)
+{
+	int fd = open(qc_config_get(config, "imap_password_file"),
+		      O_RDONLY | O_CLOEXEC | O_NOCTTY);
+
+	if (fd >= 0)
+		qc_config_set_password_fd(config, fd);
+	return fd;
+}
+
+/*
+ * listen_group as a gid (-1: leave the socket's group alone), or -2 with
+ * err filled when there is no such group.
+ */
+static long
+socket_group(const qc_config_t *config, char *err, size_t err_size)
+{
+	const char *name = qc_config_get(config, "listen_group");
+	struct group *gr;
+
+	if (name[0] == '\0')
+		return -1;
+	gr = getgrnam(name);
+	if (gr == NULL) {
+		snprintf(err, err_size, "listen_group = %s: no such group; set "
+			 "it to a group the Postfix smtpd processes are in "
+			 "(usually postfix)", name);
+		return -2;
+	}
+	return (long)gr->gr_gid;
+}
+
+/* A unix socket only root can use is most likely a configuration slip. */
+static void
+warn_socket_access(const char *listen, uint64_t mode, long gid)
+{
+	if (strncmp(listen, "unix:", 5) != 0 || gid >= 0 || (mode & 02) ||
+	    getegid() != 0)
+		return;
+	msg_warn("listen = %s: mode %04llo, group root: Postfix (user "
+		 "postfix) cannot connect; set listen_group = postfix, or "
+		 "listen_mode = 0666 to let every local user ask quotas",
+		 listen, (unsigned long long)mode);
+}
 
 int
 main(int argc, char **argv)
@@ -63,12 +120,19 @@ main(int argc, char **argv)
 	if (server_setup(&d, err, sizeof(err)) < 0)
 		msg_fatal(1, "%s", err);
 	if (listen[0] != '\0') {
+		long gid = socket_group(d.config, err, sizeof(err));
+
+		if (gid == -2)
+			msg_fatal(EXIT_CONFIG, "%s", err);
 		if (qc_config_get_number(d.config, "listen_mode", &mode))
-			mode = 0666;
-		fd = listen_open(listen, (unsigned int)mode, err, sizeof(err));
+			mode = 0660;
+		fd = listen_open(listen, (unsigned int)mode, gid, err,
+				 sizeof(err));
 		if (fd < 0)
 			msg_fatal(1, "%s", err);
+		warn_socket_access(listen, mode, gid);
 	}
+	d.password_fd = keep_password_fd(d.config);
 	if (workers_prepare(d.workers, d.config,
 			    (unsigned int)d.set.imap_connections, err,
 			    sizeof(err)) < 0)
@@ -89,5 +153,7 @@ main(int argc, char **argv)
 	msg_info("stopped after %llu requests",
 		 (unsigned long long)d.stats.requests);
 	server_teardown(&d);
+	if (d.password_fd >= 0)
+		close(d.password_fd);
 	return ret < 0 ? 1 : 0;
 }

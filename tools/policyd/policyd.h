@@ -81,6 +81,9 @@ struct policyd {
 	struct conn *dead;                /* closed, freed after the pass */
 	int stopping;                     /* SIGTERM: drain and exit */
 	int spawn_mode;
+	/* imap_password_file as opened while still root, so that a reload
+	 * as user can re-read a root-only file (-1 if it could not be). */
+	int password_fd;
 };
 
 /* settings from config; returns 0 or -1 when a number is unreadable. */

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/prctl.h>
 
 #include "privs.h"
 
@@ -42,6 +43,17 @@ privs_drop(const char *user, char *err, size_t err_size)
 		if (setuid(0) == 0) {
 			snprintf(err, err_size, "could regain root after "
 				 "becoming %s; refusing to serve", user);
+			return -1;
+		}
+		/*
+		 * setuid() set the dumpable flag to fs.suid_dumpable: with 1,
+		 * any process of user could now ptrace us or read our memory,
+		 * the IMAP password in it.  tools/options.c cleared it at
+		 * start; clear it again for the user we became.
+		 */
+		if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) {
+			snprintf(err, err_size, "prctl(PR_SET_DUMPABLE): %s; "
+				 "refusing to serve", strerror(errno));
 			return -1;
 		}
 	}

@@ -2,7 +2,8 @@
  * server.c - see server.h.
  *
  * Reload is all or nothing: the new file is parsed and validated and new
- * IMAP clients are created (which reads the password file) before
+ * IMAP clients are created (which reads the password file, or the
+ * descriptor of it kept from start-up when it is root's only) before
  * anything changes; any failure is logged and the running configuration
  * stays.  The socket and the user cannot change without a restart (the
  * daemon no longer has the privileges to re-bind or switch users).
@@ -149,7 +150,8 @@ close_listener(struct policyd *d)
 static void
 reload(struct policyd *d)
 {
-	static const char *const fixed[] = {"listen", "listen_mode", "user"};
+	static const char *const fixed[] = {"listen", "listen_mode",
+					    "listen_group", "user"};
 	qc_config_t *config = NULL, *old;
 	struct settings set;
 	char err[700];
@@ -161,6 +163,9 @@ reload(struct policyd *d)
 		qc_config_free(config);
 		return;
 	}
+	/* The file may be root's only: the descriptor kept from start-up
+	 * stands in for it while it is the same file. */
+	qc_config_set_password_fd(config, d->password_fd);
 	if (workers_prepare(d->workers, config, (unsigned int)
 			    set.imap_connections, err, sizeof(err)) < 0) {
 		msg_error("reload: %s; keeping the running configuration", err);
