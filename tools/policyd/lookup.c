@@ -94,10 +94,11 @@ usage_text(const struct qc_usage *u, int used, char *out, size_t size)
 		snprintf(out, size, "%" PRIu64, used ? u->used : u->limit);
 }
 
+/* window: the verdict fell inside the KiB rounding window (logged). */
 static void
-finish(struct policyd *d, struct request *r, int error,
-       enum qc_verdict verdict, const struct cache_value *v,
-       const char *cached, const char *errmsg)
+finish_window(struct policyd *d, struct request *r, int error,
+	      enum qc_verdict verdict, const struct cache_value *v,
+	      const char *cached, const char *errmsg, int window)
 {
 	enum action_kind action = reply_action_for(error, verdict);
 	uint64_t us = loop_now_us() - r->start_us;
@@ -125,7 +126,7 @@ finish(struct policyd *d, struct request *r, int error,
 			 errmsg : qc_strerror(error), text, sizeof(text), 1));
 	msg_info("recipient=%s mailbox=%s used=%s limit=%s%s size=%" PRIu64
 		 " verdict=%s action=\"%s\" cached=%s ms=%" PRIu64 ".%03" PRIu64
-		 "%s",
+		 "%s%s",
 		 log_sanitize(r->recipient != NULL ? r->recipient : "",
 			      rcpt, sizeof(rcpt), 0),
 		 v != NULL && v->mailbox[0] ?
@@ -133,8 +134,16 @@ finish(struct policyd *d, struct request *r, int error,
 		 used, limit, msgs, r->size,
 		 error != QC_OK ? "error" : qc_verdict_name(verdict),
 		 reply_action_text(d->config, action), cached, us / 1000,
-		 us % 1000, err);
+		 us % 1000, err, window ? " window=yes" : "");
 	conn_request_done(r);
+}
+
+static void
+finish(struct policyd *d, struct request *r, int error,
+       enum qc_verdict verdict, const struct cache_value *v,
+       const char *cached, const char *errmsg)
+{
+	finish_window(d, r, error, verdict, v, cached, errmsg, 0);
 }
 
 /* Decide r on a quota answer v; a message let through is charged to v
@@ -145,16 +154,20 @@ answer_from_value(struct policyd *d, struct request *r, const char *key,
 {
 	enum qc_verdict verdict = v->verdict;
 	uint64_t size = r->size;
+	unsigned int flags = 0;
 
 	if (verdict == QC_VERDICT_FITS) {
 		struct qc_quota q;
 
 		q.storage = v->storage;
 		q.messages = v->messages;
-		verdict = qc_decide(&q, size);
+		/* quota_rule/quota_grace; the config outlives this call. */
+		qc_decide_rule(qc_config_rule(d->config), &q, size, &verdict,
+			       &flags);
 	}
 	/* Logs the usage the decision saw; r is not to be touched after. */
-	finish(d, r, QC_OK, verdict, v, cached, NULL);
+	finish_window(d, r, QC_OK, verdict, v, cached, NULL,
+		      (flags & QC_DECISION_IN_WINDOW) != 0);
 	if (verdict != QC_VERDICT_FITS)
 		return;
 	if (charge_cache)
