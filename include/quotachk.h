@@ -94,6 +94,7 @@ QC_EXPORT void qc_library_cleanup(void);
 /* Configuration: Postfix-style "name = value" with defaults.          */
 
 typedef struct qc_config qc_config_t;
+typedef struct qc_rule qc_rule_t; /* see "the pure fit decision" below */
 
 /* A configuration holding every default.  Caller frees it. */
 QC_EXPORT int qc_config_new(qc_config_t **config_r);
@@ -146,6 +147,12 @@ QC_EXPORT int qc_config_get_number(const qc_config_t *config,
  */
 QC_EXPORT int qc_config_set_password_fd(qc_config_t *config, int fd);
 
+/*
+ * The decision rule that quota_rule and quota_grace describe.  Owned by
+ * the config; valid until either key is set again or the config is freed.
+ */
+QC_EXPORT const qc_rule_t *qc_config_rule(const qc_config_t *config);
+
 /* Details of the last error on this config; never NULL. */
 QC_EXPORT const char *qc_config_errmsg(const qc_config_t *config);
 
@@ -192,13 +199,110 @@ enum qc_verdict {
 QC_EXPORT const char *qc_verdict_name(enum qc_verdict verdict);
 
 /*
- * The pure decision of DESIGN section 5: a size of 0 counts as 1 byte;
- * too large if size > storage limit; over quota if used + size > limit or
- * messages + 1 > message limit (computed without overflow); otherwise fits,
- * or noquota when no resource is limited.
+ * The pure "strict" decision on exact figures (no rounding window): a
+ * size of 0 counts as 1 byte; too large if size > storage limit; over
+ * quota if used + size > limit or messages + 1 > message limit (computed
+ * without overflow); otherwise fits, or noquota when no resource is
+ * limited.  Kept for existing callers; qc_decide_rule() follows a server.
  */
 QC_EXPORT enum qc_verdict qc_decide(const struct qc_quota *quota,
 				    uint64_t size);
+
+/*
+ * Which server's delivery rule a verdict follows (config key quota_rule).
+ * Pick the rule of the path the mail really takes into the mailbox:
+ *
+ *   QC_RULE_STRICT  "strict"  (default) IMAP APPEND on either server, and
+ *                   Cyrus lmtpd with lmtp_strict_quota: yes.  Fits iff
+ *                   used + size <= limit and messages + 1 <= message
+ *                   limit; too large iff size > limit.
+ *   QC_RULE_CYRUS   "cyrus"   Cyrus 3.x lmtpd with the default
+ *                   lmtp_strict_quota: no.  Fits while the mailbox is at
+ *                   or under quota before the message: used <= limit and
+ *                   messages <= message limit, whatever the size.  Never
+ *                   too large: lmtpd delivers even a message bigger than
+ *                   the whole limit into a mailbox under quota.
+ *   QC_RULE_DOVECOT "dovecot" Dovecot 2.3 LMTP/LDA.  Fits iff used < limit,
+ *                   used + size <= limit + grace and messages + 1 <=
+ *                   message limit; too large iff size > limit + grace.
+ *                   Grace (quota_grace) defaults to 10% of the limit.
+ *
+ * New rules are added at the end; the values never change.
+ */
+enum qc_quota_rule {
+	QC_RULE_STRICT = 0,
+	QC_RULE_CYRUS,
+	QC_RULE_DOVECOT
+};
+
+/*
+ * How the server rounded the storage figures it reported (RFC 9208 counts
+ * STORAGE in KiB).  The true figures lie in a window around the reported
+ * ones, and a verdict whose outcome depends on where in the window they
+ * are is resolved towards accepting (see qc_decide_rule()).
+ *
+ *   QC_ROUNDING_EXACT       the figures are exact bytes (no window)
+ *   QC_ROUNDING_USED_FLOOR  Cyrus: used rounded down, limit exact, so the
+ *                           true usage is up to 1023 bytes more
+ *   QC_ROUNDING_CEIL        Dovecot: used and limit rounded up, so each is
+ *                           up to 1023 bytes less
+ */
+enum qc_rounding {
+	QC_ROUNDING_EXACT = 0,
+	QC_ROUNDING_USED_FLOOR,
+	QC_ROUNDING_CEIL
+};
+
+/*
+ * qc_rule_t (declared with the config above) is a decision rule: the kind,
+ * its grace and the rounding of the figures.  It is an opaque handle
+ * rather than a struct or a list of arguments, so that later knobs (new
+ * rules, per-resource grace, a rounding learnt from the server) need
+ * neither a new structure layout nor a new decide function: no ABI break.
+ * Create it once, then share it read-only between threads.
+ *
+ * A rule of this kind with the defaults: grace 10% of the limit (used by
+ * QC_RULE_DOVECOT only), rounding of the server the kind belongs to
+ * (strict and cyrus: QC_ROUNDING_USED_FLOOR, dovecot: QC_ROUNDING_CEIL).
+ * Returns QC_OK, QC_ERR_INVALID (unknown kind) or QC_ERR_NOMEM; the
+ * caller frees the rule with qc_rule_free().
+ */
+QC_EXPORT int qc_rule_new(enum qc_quota_rule kind, qc_rule_t **rule_r);
+QC_EXPORT void qc_rule_free(qc_rule_t *rule); /* NULL is a no-op */
+
+/*
+ * Grace in the syntax of quota_grace: "0", "N%" (of the storage limit,
+ * 0 to 1000) or a size in bytes with an optional K, M, G or T suffix
+ * (powers of 1024, e.g. "512K", "10M").  QC_ERR_INVALID for anything else;
+ * the rule is then unchanged.
+ */
+QC_EXPORT int qc_rule_set_grace(qc_rule_t *rule, const char *grace);
+QC_EXPORT int qc_rule_set_rounding(qc_rule_t *rule,
+				   enum qc_rounding rounding);
+QC_EXPORT enum qc_quota_rule qc_rule_kind(const qc_rule_t *rule);
+
+/* "strict", "cyrus", "dovecot"; "unknown" for any other value. */
+QC_EXPORT const char *qc_quota_rule_name(enum qc_quota_rule kind);
+/* The inverse; QC_ERR_INVALID for an unknown name. */
+QC_EXPORT int qc_quota_rule_parse(const char *name,
+				  enum qc_quota_rule *kind_r);
+
+/* Set in *flags_r: the figures' KiB rounding left the outcome open. */
+#define QC_DECISION_IN_WINDOW 0x1u
+
+/*
+ * The pure decision under "rule" (no I/O; safe from any thread).  A size
+ * of 0 counts as 1 byte; no limit at all gives QC_VERDICT_NO_QUOTA.  The
+ * storage figures are taken as rounded by the rule's qc_rounding: the
+ * verdict is computed at the most accepting and at the least accepting
+ * end of that window; when the two differ, *verdict_r is the accepting
+ * one and QC_DECISION_IN_WINDOW is set in *flags_r (flags_r may be NULL).
+ * Returns QC_OK, or QC_ERR_INVALID for a NULL rule, quota or verdict_r.
+ */
+QC_EXPORT int qc_decide_rule(const qc_rule_t *rule,
+			     const struct qc_quota *quota, uint64_t size,
+			     enum qc_verdict *verdict_r,
+			     unsigned int *flags_r);
 
 /* ------------------------------------------------------------------ */
 /* Address mapping.                                                    */
@@ -254,7 +358,11 @@ QC_EXPORT int qc_client_query(qc_client_t *client, const char *address,
 			      struct qc_quota *quota_r,
 			      enum qc_verdict *verdict_r);
 
-/* qc_client_query() followed by qc_decide(): the whole check. */
+/*
+ * qc_client_query() followed by qc_decide_rule() with the client's rule
+ * (the config's quota_rule and quota_grace when the client was made):
+ * the whole check.
+ */
 QC_EXPORT int qc_client_check(qc_client_t *client, const char *address,
 			      uint64_t size, struct qc_quota *quota_r,
 			      enum qc_verdict *verdict_r);
@@ -287,6 +395,12 @@ QC_EXPORT uint64_t qc_client_connect_count(const qc_client_t *client);
 
 /* Close the IMAP connection now (it reopens on the next query). */
 QC_EXPORT void qc_client_disconnect(qc_client_t *client);
+
+/*
+ * The rule qc_client_check() applies: a copy of the config's, owned by
+ * the client, valid until the client is freed.
+ */
+QC_EXPORT const qc_rule_t *qc_client_rule(const qc_client_t *client);
 
 /* Details of the last error on this client; owned by it; never NULL. */
 QC_EXPORT const char *qc_client_errmsg(const qc_client_t *client);

@@ -310,8 +310,15 @@ qc_client_check(qc_client_t *c, const char *address, uint64_t size,
 	int ret = qc_client_query(c, address, quota_r, verdict_r);
 
 	if (ret == QC_OK && *verdict_r == QC_VERDICT_FITS)
-		*verdict_r = qc_decide(quota_r, size);
+		ret = qc_decide_rule(&c->s.rule, quota_r, size, verdict_r,
+				     NULL);
 	return ret;
+}
+
+const qc_rule_t *
+qc_client_rule(const qc_client_t *c)
+{
+	return c != NULL ? &c->s.rule : NULL;
 }
 
 struct list_ctx {

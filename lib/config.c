@@ -17,7 +17,7 @@
 #include "qc_private.h"
 
 enum key_type { T_STRING, T_TIME, T_COUNT, T_MODE, T_TLS, T_TEMPLATE,
-		T_ACTION, T_URL, T_LISTEN, T_LOG };
+		T_ACTION, T_URL, T_LISTEN, T_LOG, T_RULE, T_GRACE };
 
 struct key_def {
 	const char *name;
@@ -59,6 +59,10 @@ static const struct key_def keys[] = {
 	{"domains", T_STRING, "", 0, 0,
 	 "only these domains are checked (empty: all)",
 	 SETTING_MAX(domains)},
+	{"quota_rule", T_RULE, "strict", 0, 0,
+	 "server rule the verdict follows: strict, cyrus or dovecot", 0},
+	{"quota_grace", T_GRACE, "10%", 0, 0,
+	 "grace of the dovecot rule: 0, N% of the limit, or a size (10M)", 0},
 	{"imap_timeout", T_TIME, "10s", 100, 90000,
 	 "connect + response limit for one lookup", 0},
 	{"imap_connections", T_COUNT, "4", 1, 256,
@@ -100,6 +104,7 @@ static const struct key_def keys[] = {
 struct qc_config {
 	char *values[NKEYS];
 	int password_fd;                  /* not owned; -1: none */
+	struct qc_rule rule; /* quota_rule and quota_grace, parsed */
 	char errmsg[QC_ERRMSG_MAX];
 };
 
@@ -250,8 +255,36 @@ check_value(const struct key_def *def, const char *value, char *why,
 		    strncmp(value, "unix:", 5) != 0)
 			return "must be inet:HOST:PORT or unix:PATH";
 		return NULL;
+	case T_RULE: {
+		enum qc_quota_rule kind;
+
+		if (qc_quota_rule_parse(value, &kind) != QC_OK)
+			return "must be \"strict\", \"cyrus\" or \"dovecot\"";
+		return NULL;
+	}
+	case T_GRACE: {
+		struct qc_rule scratch;
+
+		if (qc_grace_parse(value, &scratch) < 0)
+			return "must be 0, a percentage of the limit from 0% "
+			       "to 1000% (e.g. 10%), or a size in bytes with "
+			       "an optional K, M, G or T suffix (e.g. 512K, "
+			       "10M)";
+		return NULL;
+	}
 	}
 	return "unknown key type";
+}
+
+/* The parsed rule follows the two string values (both already checked). */
+static void
+sync_rule(qc_config_t *cfg)
+{
+	enum qc_quota_rule kind = QC_RULE_STRICT;
+
+	qc_quota_rule_parse(qc_config_get(cfg, "quota_rule"), &kind);
+	qc_rule_init(&cfg->rule, kind);
+	qc_grace_parse(qc_config_get(cfg, "quota_grace"), &cfg->rule);
 }
 
 static int
@@ -273,6 +306,8 @@ set_value(qc_config_t *cfg, int idx, const char *value, const char *origin)
 		return QC_ERR_NOMEM;
 	free(cfg->values[idx]);
 	cfg->values[idx] = copy;
+	if (def->type == T_RULE || def->type == T_GRACE)
+		sync_rule(cfg);
 	return QC_OK;
 }
 
@@ -291,6 +326,7 @@ qc_config_new(qc_config_t **config_r)
 			return QC_ERR_NOMEM;
 		}
 	}
+	sync_rule(cfg);
 	*config_r = cfg;
 	return QC_OK;
 }
@@ -510,6 +546,12 @@ qc_config_set_password_fd(qc_config_t *cfg, int fd)
 	return QC_OK;
 }
 
+const qc_rule_t *
+qc_config_rule(const qc_config_t *cfg)
+{
+	return cfg != NULL ? &cfg->rule : NULL;
+}
+
 const char *
 qc_config_errmsg(const qc_config_t *cfg)
 {
@@ -549,4 +591,5 @@ qc_config_settings(const qc_config_t *cfg, struct qc_settings *s)
 		   sizeof(s->domains));
 	if (qc_config_get_number(cfg, "imap_timeout", &s->timeout_ms) != QC_OK)
 		s->timeout_ms = 10000;
+	s->rule = cfg->rule;
 }

@@ -21,6 +21,22 @@ void qc_errmsg_set(char *errmsg, const char *fmt, ...) QC_PRINTFLIKE(2, 3);
 /* Copy src into dst of size dstsize; returns -1 (dst truncated) if too long. */
 int qc_strlcpy(char *dst, const char *src, size_t dstsize);
 
+/* ---- rule.c, decide.c ---- */
+/* Embedded by value in the config and the client (no allocation); the
+ * public side only ever sees a pointer. */
+struct qc_rule {
+	enum qc_quota_rule kind;
+	enum qc_rounding rounding;
+	int grace_percent;  /* grace is a percentage of the storage limit */
+	uint64_t grace;     /* percent, or bytes */
+};
+/* The defaults of qc_rule_new() for kind (which must be valid). */
+void qc_rule_init(struct qc_rule *rule, enum qc_quota_rule kind);
+/* Parse quota_grace syntax into rule; -1 (rule unchanged) when invalid. */
+int qc_grace_parse(const char *text, struct qc_rule *rule);
+/* The grace in bytes for a storage limit (saturating). */
+uint64_t qc_rule_grace_bytes(const struct qc_rule *rule, uint64_t limit);
+
 /* ---- config.c ---- */
 /*
  * Values the library itself uses, resolved once from a qc_config_t so the
@@ -38,6 +54,7 @@ struct qc_settings {
 	char recipient_delimiter[32];
 	char domains[8192];     /* a hosting provider's list */
 	uint64_t timeout_ms;
+	struct qc_rule rule;
 };
 void qc_config_settings(const qc_config_t *config, struct qc_settings *s_r);
 int qc_parse_time_ms(const char *text, uint64_t *ms_r);

@@ -104,6 +104,12 @@ static const struct bad bad_files[] = {
 	{"action_error =\n", "must not be empty"},
 	{"listen = tcp:1\n", "inet:HOST:PORT or unix:PATH"},
 	{"just a line\n", "line 1: expected \"name = value\""},
+	{"# rules\nquota_rule = lmtp\n",
+	 "line 2: quota_rule = lmtp: must be \"strict\", \"cyrus\" or \"dovecot\""},
+	{"quota_grace = 10 %\n",
+	 "line 1: quota_grace = 10 %: must be 0, a percentage of the limit"},
+	{"quota_grace = 1001%\n", "from 0% to 1000%"},
+	{"quota_grace = 10MB\n", "optional K, M, G or T suffix"},
 };
 
 Test(config, bad_values_name_file_line_key_and_what_is_allowed)
@@ -123,6 +129,58 @@ Test(config, bad_values_name_file_line_key_and_what_is_allowed)
 		qc_config_free(cfg);
 		unlink(path);
 	}
+}
+
+/* The parsed rule follows the keys, as every tool and the daemon use it. */
+Test(config, quota_rule_and_grace_make_the_rule)
+{
+	qc_config_t *cfg;
+	const qc_rule_t *rule;
+	struct qc_quota q;
+	enum qc_verdict v;
+	unsigned int flags;
+
+	cr_assert_eq(qc_config_new(&cfg), QC_OK);
+	cr_expect_str_eq(qc_config_get(cfg, "quota_rule"), "strict");
+	cr_expect_str_eq(qc_config_get(cfg, "quota_grace"), "10%");
+	rule = qc_config_rule(cfg);
+	cr_assert_not_null(rule);
+	cr_expect_eq(qc_rule_kind(rule), QC_RULE_STRICT);
+
+	memset(&q, 0, sizeof(q));
+	q.storage.limited = 1;
+	q.storage.used = 1000 * 1024;
+	q.storage.limit = 1000 * 1024;
+	cr_expect_eq(qc_config_set(cfg, "quota-rule", "cyrus"), QC_OK);
+	cr_expect_eq(qc_rule_kind(qc_config_rule(cfg)), QC_RULE_CYRUS);
+	cr_expect_eq(qc_decide_rule(qc_config_rule(cfg), &q, 5000, &v, &flags),
+		     QC_OK);
+	cr_expect_eq(v, QC_VERDICT_FITS);
+
+	/* dovecot, "STORAGE 1000 1000" (used may be 1023 bytes less): a
+	 * 1023 + 10% message may fit with the default grace, not with 0. */
+	cr_expect_eq(qc_config_set(cfg, "quota_rule", "dovecot"), QC_OK);
+	cr_expect_eq(qc_decide_rule(qc_config_rule(cfg), &q, 2000, &v, &flags),
+		     QC_OK);
+	cr_expect_eq(v, QC_VERDICT_FITS);
+	cr_expect_eq(qc_config_set(cfg, "quota_grace", "0"), QC_OK);
+	cr_expect_eq(qc_decide_rule(qc_config_rule(cfg), &q, 2000, &v, &flags),
+		     QC_OK);
+	cr_expect_eq(v, QC_VERDICT_OVER_QUOTA);
+	/* A bad value leaves the rule as it was. */
+	cr_expect_eq(qc_config_set(cfg, "quota_grace", "lots"), QC_ERR_CONFIG);
+	cr_expect_eq(qc_config_set(cfg, "quota_rule", "exchange"),
+		     QC_ERR_CONFIG);
+	cr_expect_eq(qc_rule_kind(qc_config_rule(cfg)), QC_RULE_DOVECOT);
+	cr_expect_eq(qc_decide_rule(qc_config_rule(cfg), &q, 2000, &v, &flags),
+		     QC_OK);
+	cr_expect_eq(v, QC_VERDICT_OVER_QUOTA);
+	cr_expect_eq(qc_config_set(cfg, "quota_grace", "1M"), QC_OK);
+	cr_expect_eq(qc_decide_rule(qc_config_rule(cfg), &q, 2000, &v, &flags),
+		     QC_OK);
+	cr_expect_eq(v, QC_VERDICT_FITS);
+	qc_config_free(cfg);
+	cr_expect_null(qc_config_rule(NULL));
 }
 
 Test(config, unknown_key_error_does_not_echo_the_value)

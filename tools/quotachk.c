@@ -43,7 +43,8 @@ exit_status(int error, enum qc_verdict verdict)
 
 static void
 print_json(const char *address, uint64_t size, int error, const char *detail,
-	   enum qc_verdict verdict, const struct qc_quota *q)
+	   enum qc_verdict verdict, const struct qc_quota *q,
+	   const qc_rule_t *rule, unsigned int flags)
 {
 	json_object *o = json_object_new_object();
 	int answered = error == QC_OK;
@@ -65,6 +66,12 @@ print_json(const char *address, uint64_t size, int error, const char *detail,
 	json_object_object_add(o, "size", json_object_new_uint64(size));
 	json_object_object_add(o, "error", answered ? NULL :
 			       json_object_new_string(detail));
+	json_object_object_add(o, "rule", json_object_new_string(
+			       qc_quota_rule_name(qc_rule_kind(rule))));
+	/* True when the server's KiB rounding left the outcome open and
+	 * the verdict is the accepting one. */
+	json_object_object_add(o, "rounding_window", json_object_new_boolean(
+			       answered && (flags & QC_DECISION_IN_WINDOW)));
 	puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
 	json_object_put(o);
 }
@@ -79,7 +86,8 @@ print_usage(const char *what, const struct qc_usage *u)
 
 static void
 print_text(const char *address, uint64_t size, int error, const char *detail,
-	   enum qc_verdict verdict, const struct qc_quota *q)
+	   enum qc_verdict verdict, const struct qc_quota *q,
+	   unsigned int flags)
 {
 	if (error != QC_OK) {
 		fprintf(stderr, "quotachk: %s: %s\n", address, detail);
@@ -89,7 +97,8 @@ print_text(const char *address, uint64_t size, int error, const char *detail,
 	       q->mailbox[0] ? q->mailbox : "-");
 	print_usage("storage_bytes", &q->storage);
 	print_usage("messages", &q->messages);
-	printf(" size=%llu\n", (unsigned long long)size);
+	printf(" size=%llu%s\n", (unsigned long long)size,
+	       flags & QC_DECISION_IN_WINDOW ? " window=yes" : "");
 }
 
 static int
@@ -113,6 +122,7 @@ main(int argc, char **argv)
 	enum qc_verdict verdict = QC_VERDICT_FITS;
 	uint64_t size = 0;
 	const char *address, *detail;
+	unsigned int flags = 0;
 	int ret, status;
 
 	ret = tool_parse_args("quotachk", "[OPTIONS] ADDRESS [SIZE]",
@@ -140,13 +150,19 @@ main(int argc, char **argv)
 	}
 	ret = qc_client_new(args.config, &client);
 	if (ret == QC_OK)
-		ret = qc_client_check(client, address, size, &quota, &verdict);
+		ret = qc_client_query(client, address, &quota, &verdict);
+	/* What qc_client_check() does, keeping the window flag. */
+	if (ret == QC_OK && verdict == QC_VERDICT_FITS)
+		ret = qc_decide_rule(qc_client_rule(client), &quota, size,
+				     &verdict, &flags);
 	detail = client != NULL && qc_client_errmsg(client)[0] ?
 		 qc_client_errmsg(client) : qc_strerror(ret);
 	if (args.values[OPT_JSON] != NULL)
-		print_json(address, size, ret, detail, verdict, &quota);
+		print_json(address, size, ret, detail, verdict, &quota,
+			   client != NULL ? qc_client_rule(client) :
+			   qc_config_rule(args.config), flags);
 	else
-		print_text(address, size, ret, detail, verdict, &quota);
+		print_text(address, size, ret, detail, verdict, &quota, flags);
 	status = exit_status(ret, verdict);
 	qc_client_free(client);
 	tool_args_free(&args);

@@ -2,6 +2,7 @@
 # Private Cyrus IMAPd 3.6 instance on loopback, with quota fixtures.
 #
 #   cyrus.sh start DIR [--sep dot|slash] [--virtdomains] [--users N] [--tls]
+#                      [--lmtp] [--lmtp-strict] [--conf 'KEY: VALUE']...
 #   cyrus.sh stop DIR
 #
 # start: creates DIR if missing, writes imapd.conf/cyrus.conf there, starts
@@ -11,6 +12,12 @@
 #   CYRUS_HOST CYRUS_PORT [CYRUS_IMAPS_PORT] CYRUS_SEP CYRUS_ADMIN
 #   CYRUS_PASSWORD_FILE [CYRUS_CA_FILE] CYRUS_DIR CYRUS_VIRTDOMAINS
 #   CYRUS_USER_PASSWORD_FILE CYRUS_USERS
+#   [CYRUS_LMTP_PORT] [CYRUS_LMTP_STRICT_PORT]
+# --lmtp runs lmtpd (preauthorised, -a) on CYRUS_LMTP_PORT with imapd.conf;
+# --lmtp-strict adds a second lmtpd on CYRUS_LMTP_STRICT_PORT whose config
+# (imapd-strict.conf) differs only by "lmtp_strict_quota: yes", so one
+# instance serves both quota rules.  --conf appends a line to imapd.conf
+# (e.g. --conf 'lmtp_over_quota_perm_failure: yes').
 # Starting again a DIR that was started before (and stopped) restarts the
 # server on the same ports with the data as it was left; options are ignored.
 #
@@ -33,7 +40,7 @@ QC_LOG_NAME=cyrus.sh
 CYRUS_BIN=/usr/lib/cyrus/bin      # master, ctl_cyrusdb (package cyrus-common)
 IMAP_TOOL=$QC_SERVERS_DIR/imap-tool.py
 
-usage() { sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,37p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
 # --- configuration files -----------------------------------------------------
 
@@ -76,7 +83,14 @@ write_imapd_conf() {
             echo "tls_server_cert: $DIR/tls/server.pem"
             echo "tls_server_key: $DIR/tls/server.key"
         fi
+        local line
+        for line in ${EXTRA_CONF[@]+"${EXTRA_CONF[@]}"}; do echo "$line"; done
     } >"$DIR/imapd.conf"
+    # Same instance, same data, the other lmtpd quota rule.
+    if [[ -n $LMTP_STRICT_PORT ]]; then
+        { grep -v '^lmtp_strict_quota:' "$DIR/imapd.conf"
+          echo "lmtp_strict_quota: yes"; } >"$DIR/imapd-strict.conf"
+    fi
 }
 
 # write_cyrus_conf: master does not pass its -C to children, so every
@@ -94,6 +108,13 @@ write_cyrus_conf() {
         echo "  imap cmd=\"$IMAPD $c -U 30\" listen=\"127.0.0.1:$PORT\" prefork=1 maxchild=1100"
         if [[ $TLS == 1 ]]; then
             echo "  imaps cmd=\"$IMAPD -s $c -U 30\" listen=\"127.0.0.1:$IMAPS_PORT\" prefork=0 maxchild=1100"
+        fi
+        # -a: preauthorised (no LMTP AUTH), as for a trusted MTA.
+        if [[ -n $LMTP_PORT ]]; then
+            echo "  lmtp cmd=\"$CYRUS_BIN/lmtpd $c -a\" listen=\"127.0.0.1:$LMTP_PORT\" prefork=0"
+        fi
+        if [[ -n $LMTP_STRICT_PORT ]]; then
+            echo "  lmtpstrict cmd=\"$CYRUS_BIN/lmtpd -C $DIR/imapd-strict.conf -a\" listen=\"127.0.0.1:$LMTP_STRICT_PORT\" prefork=0"
         fi
         echo "}"
         echo "EVENTS {"
@@ -130,7 +151,8 @@ start_master() {
         sleep 0.05
     done
     [[ -n $pid ]] || qc_die "master did not write $DIR/master.pid"
-    for port in "$PORT" ${IMAPS_PORT:+"$IMAPS_PORT"}; do
+    for port in "$PORT" ${IMAPS_PORT:+"$IMAPS_PORT"} ${LMTP_PORT:+"$LMTP_PORT"} \
+        ${LMTP_STRICT_PORT:+"$LMTP_STRICT_PORT"}; do
         for ((i = 0; i < 300; i++)); do
             port_owned_by "$port" "$pid" && continue 2
             # Someone else listens there: our bind failed or will fail.
@@ -206,7 +228,8 @@ cleanup_failed_start() {
 
 cmd_start() {
     DIR=${1:-}; [[ -n $DIR ]] || usage; shift
-    SEP=. VIRTDOMAINS=0 USERS=0 TLS=0
+    SEP=. VIRTDOMAINS=0 USERS=0 TLS=0 LMTP=0 LMTP_STRICT=0
+    EXTRA_CONF=()
     while (($#)); do
         case $1 in
             --sep)
@@ -215,6 +238,11 @@ cmd_start() {
             --virtdomains) VIRTDOMAINS=1 ;;
             --users) [[ ${2:-} =~ ^[0-9]+$ ]] || usage; USERS=$((10#$2)); shift ;;
             --tls) TLS=1 ;;
+            --lmtp) LMTP=1 ;;
+            --lmtp-strict) LMTP=1 LMTP_STRICT=1 ;;
+            --conf)
+                [[ ${2:-} =~ ^[a-z_0-9-]+:\ [^[:cntrl:]]*$ ]] || usage
+                EXTRA_CONF+=("$2"); shift ;;
             *) usage ;;
         esac
         shift
@@ -264,11 +292,14 @@ cmd_start() {
     local attempt
     for ((attempt = 1; ; attempt++)); do
         PORT=$(free_port)
-        IMAPS_PORT=
+        IMAPS_PORT= LMTP_PORT= LMTP_STRICT_PORT=
         [[ $TLS == 0 ]] || IMAPS_PORT=$(free_port "$PORT")
+        [[ $LMTP == 0 ]] || LMTP_PORT=$(free_port "$PORT" $IMAPS_PORT)
+        [[ $LMTP_STRICT == 0 ]] || LMTP_STRICT_PORT=$(free_port "$PORT" $IMAPS_PORT "$LMTP_PORT")
         write_imapd_conf
         write_cyrus_conf
         chown cyrus:mail "$DIR/imapd.conf" "$DIR/cyrus.conf"
+        [[ -z $LMTP_STRICT_PORT ]] || chown cyrus:mail "$DIR/imapd-strict.conf"
         start_master && break
         ((attempt < 5)) || qc_die "could not get free ports after $attempt attempts"
     done
@@ -282,6 +313,8 @@ cmd_start() {
         CYRUS_PORT="$PORT"
     )
     [[ $TLS == 0 ]] || env+=(CYRUS_IMAPS_PORT="$IMAPS_PORT")
+    [[ -z $LMTP_PORT ]] || env+=(CYRUS_LMTP_PORT="$LMTP_PORT")
+    [[ -z $LMTP_STRICT_PORT ]] || env+=(CYRUS_LMTP_STRICT_PORT="$LMTP_STRICT_PORT")
     env+=(
         CYRUS_SEP="$SEP"
         CYRUS_ADMIN=cyrus
@@ -309,6 +342,8 @@ restart_existing() {
     [[ -r $DIR/env ]] || qc_die "$DIR/.initialized exists but $DIR/env does not"
     PORT=$(sed -n 's/^CYRUS_PORT=//p' "$DIR/env")
     IMAPS_PORT=$(sed -n 's/^CYRUS_IMAPS_PORT=//p' "$DIR/env")
+    LMTP_PORT=$(sed -n 's/^CYRUS_LMTP_PORT=//p' "$DIR/env")
+    LMTP_STRICT_PORT=$(sed -n 's/^CYRUS_LMTP_STRICT_PORT=//p' "$DIR/env")
     start_master || qc_die "port $PORT or ${IMAPS_PORT:-} is now used by another process"
     qc_log "restarted on 127.0.0.1:$PORT"
 }

@@ -1,7 +1,7 @@
 #!/bin/bash
 # Private Dovecot 2.3 instance on loopback, with quota fixtures.
 #
-#   dovecot.sh start DIR [--users N] [--tls]
+#   dovecot.sh start DIR [--users N] [--tls] [--lmtp] [--grace VALUE]
 #   dovecot.sh stop DIR
 #
 # start: creates DIR if missing, writes DIR/dovecot.conf, starts
@@ -13,6 +13,9 @@
 #   DOVECOT_HOST DOVECOT_PORT DOVECOT_QS_PORT [DOVECOT_IMAPS_PORT]
 #   DOVECOT_MASTER DOVECOT_PASSWORD_FILE [DOVECOT_CA_FILE] DOVECOT_DIR
 #   DOVECOT_USER_PASSWORD_FILE DOVECOT_USERS
+#   [DOVECOT_LMTP_PORT]
+# --lmtp also serves LMTP (package dovecot-lmtpd) on DOVECOT_LMTP_PORT;
+# --grace sets quota_grace (default 0%, e.g. 10% or 512K).
 # Starting again a DIR that was started before (and stopped) restarts the
 # server on the same ports with the data as it was left; options are ignored.
 #
@@ -21,7 +24,7 @@
 #
 # Users come from a passwd-file (username_format=%Ln: "Alice@Example.Test"
 # and "alice" are the same user), quotas from userdb_quota_rule fields,
-# quota backend "count" with quota_vsizes=yes and quota_grace=0%.  The master
+# quota backend "count" with quota_vsizes=yes and quota_grace=0% (--grace).  The master
 # user is "qcmaster" (log in as "alice*qcmaster" or SASL PLAIN with authzid
 # "alice"); the fixtures (QC_FIXTURES in lib.sh) are the Cyrus ones: alice
 # (under), bob (over on storage), carol (no quota rule), dave (over on
@@ -36,9 +39,23 @@ QC_LOG_NAME=dovecot.sh
 IMAP_TOOL=$QC_SERVERS_DIR/imap-tool.py
 MASTER_USER=qcmaster
 
-usage() { sed -n '2,32p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,36p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
 # --- configuration -------------------------------------------------------------
+
+# lmtp_service: the LMTP listener, when asked for.  Quota is checked after
+# DATA (lmtp_rcpt_check_quota stays at its default, no), as Postfix sees it.
+lmtp_service() {
+    [[ -n $LMTP_PORT ]] || return 0
+    cat <<EOF
+service lmtp {
+  inet_listener lmtp {
+    address = 127.0.0.1
+    port = $LMTP_PORT
+  }
+}
+EOF
+}
 
 write_dovecot_conf() {
     local ssl=no tls_files=
@@ -55,7 +72,7 @@ state_dir = $DIR/state
 instance_name = $INSTANCE
 log_path = $DIR/dovecot.log
 info_log_path = $DIR/dovecot.log
-protocols = imap
+protocols = imap${LMTP_PORT:+ lmtp}
 listen = 127.0.0.1
 shutdown_clients = yes
 
@@ -106,7 +123,7 @@ plugin {
   # The count backend needs vsizes; the default grace of 10% would let
   # "over" fixtures accept mail and change over/under decisions.
   quota_vsizes = yes
-  quota_grace = 0%%
+  quota_grace = $GRACE
   quota_status_success = DUNNO
   quota_status_nouser = DUNNO
   quota_status_overquota = "452 4.2.2 Mailbox is full"
@@ -134,6 +151,7 @@ service auth {
 service anvil {
   client_limit = 2500
 }
+$(lmtp_service)
 service quota-status {
   executable = quota-status -p postfix
   inet_listener {
@@ -208,7 +226,7 @@ start_dovecot() {
         sleep 0.05
     done
     [[ -n $pid ]] || qc_die "dovecot did not write $DIR/run/master.pid"
-    for port in "$PORT" "$QS_PORT" ${IMAPS_PORT:+"$IMAPS_PORT"}; do
+    for port in "$PORT" "$QS_PORT" ${IMAPS_PORT:+"$IMAPS_PORT"} ${LMTP_PORT:+"$LMTP_PORT"}; do
         for ((i = 0; i < 300; i++)); do
             port_owned_by "$port" "$pid" && continue 2
             # Someone else listens there: our bind failed or will fail.
@@ -275,11 +293,14 @@ cleanup_failed_start() {
 
 cmd_start() {
     DIR=${1:-}; [[ -n $DIR ]] || usage; shift
-    USERS=0 TLS=0
+    USERS=0 TLS=0 LMTP=0 GRACE=0%%
     while (($#)); do
         case $1 in
             --users) [[ ${2:-} =~ ^[0-9]+$ ]] || usage; USERS=$((10#$2)); shift ;;
             --tls) TLS=1 ;;
+            --lmtp) LMTP=1 ;;
+            # '%' must be '%%' in dovecot.conf (variable expansion).
+            --grace) [[ ${2:-} =~ ^[0-9]+[%KMG]?$ ]] || usage; GRACE=${2/\%/%%}; shift ;;
             *) usage ;;
         esac
         shift
@@ -320,8 +341,9 @@ cmd_start() {
     for ((attempt = 1; ; attempt++)); do
         PORT=$(free_port)
         QS_PORT=$(free_port "$PORT")
-        IMAPS_PORT=
+        IMAPS_PORT= LMTP_PORT=
         [[ $TLS == 0 ]] || IMAPS_PORT=$(free_port "$PORT" "$QS_PORT")
+        [[ $LMTP == 0 ]] || LMTP_PORT=$(free_port "$PORT" "$QS_PORT" $IMAPS_PORT)
         # Unique per instance: shows up in every process title
         # ("dovecot-<instance>/imap"), which lets stop find stragglers.
         INSTANCE=qc-dovecot-$PORT-${DIR##*/}
@@ -343,6 +365,7 @@ cmd_start() {
         DOVECOT_QS_PORT="$QS_PORT"
     )
     [[ $TLS == 0 ]] || env+=(DOVECOT_IMAPS_PORT="$IMAPS_PORT")
+    [[ -z $LMTP_PORT ]] || env+=(DOVECOT_LMTP_PORT="$LMTP_PORT")
     env+=(
         DOVECOT_MASTER="$MASTER_USER"
         DOVECOT_PASSWORD_FILE="$DIR/master.pass"
@@ -369,6 +392,7 @@ restart_existing() {
     PORT=$(sed -n 's/^DOVECOT_PORT=//p' "$DIR/env")
     QS_PORT=$(sed -n 's/^DOVECOT_QS_PORT=//p' "$DIR/env")
     IMAPS_PORT=$(sed -n 's/^DOVECOT_IMAPS_PORT=//p' "$DIR/env")
+    LMTP_PORT=$(sed -n 's/^DOVECOT_LMTP_PORT=//p' "$DIR/env")
     INSTANCE=$(<"$DIR/instance")
     start_dovecot || qc_die "one of ports $PORT $QS_PORT ${IMAPS_PORT:-} is now used by another process"
     qc_log "restarted on 127.0.0.1:$PORT"

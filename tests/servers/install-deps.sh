@@ -27,7 +27,7 @@ CACHE_DIR=${QC_CACHE_DIR:-/var/cache/quotachk-test}
 
 PACKAGES=(
     cyrus-common cyrus-admin sasl2-bin libsasl2-modules
-    dovecot-core dovecot-imapd postfix swaks curl openssl
+    dovecot-core dovecot-imapd dovecot-lmtpd postfix swaks curl openssl
     libcurl4-openssl-dev libjson-c-dev libcriterion-dev
     autoconf automake libtool pkg-config make gcc python3
     valgrind clang libclang-rt-14-dev procps

@@ -171,7 +171,7 @@ finish(struct policyd *d, struct request *r, int error,
 			 errmsg : qc_strerror(error), text, sizeof(text), 1));
 	msg_info("recipient=%s mailbox=%s used=%s limit=%s%s%s size=%" PRIu64
 		 "%s verdict=%s action=\"%s\" cached=%s ms=%" PRIu64 ".%03"
-		 PRIu64 "%s",
+		 PRIu64 "%s%s",
 		 log_sanitize(r->recipient != NULL ? r->recipient : "",
 			      rcpt, sizeof(rcpt), 0),
 		 v != NULL && v->mailbox[0] ?
@@ -179,7 +179,7 @@ finish(struct policyd *d, struct request *r, int error,
 		 used, limit, msgs, since, r->size, eom,
 		 error != QC_OK ? "error" : qc_verdict_name(verdict),
 		 reply_action_text(d->config, action), cached, us / 1000,
-		 us % 1000, err);
+		 us % 1000, err, r->in_window ? " window=yes" : "");
 	conn_request_done(r);
 }
 
@@ -193,17 +193,21 @@ answer_from_value(struct policyd *d, struct request *r,
 		  const struct cache_value *v, const char *cached)
 {
 	enum qc_verdict verdict = v->verdict;
+	unsigned int flags = 0;
 
 	if (verdict == QC_VERDICT_FITS) {
 		struct qc_quota q;
 
 		cache_value_quota(v, &q);
-		verdict = qc_decide(&q, r->size);
+		/* quota_rule/quota_grace; the config outlives this call. */
+		qc_decide_rule(qc_config_rule(d->config), &q, r->size, &verdict,
+			       &flags);
 	}
 	if (r->kind == POLICY_CHECK_COMMIT && verdict == QC_VERDICT_FITS)
 		r->counted = (unsigned int)cache_charge(d->cache, r->key,
 							r->size, loop_now_ms());
 	/* Logs the usage the decision saw; r is not to be touched after. */
+	r->in_window = (flags & QC_DECISION_IN_WINDOW) != 0;
 	finish(d, r, QC_OK, verdict, v, cached, NULL);
 }
 

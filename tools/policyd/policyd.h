@@ -42,6 +42,7 @@ struct request {
 	char instance[POLICY_INSTANCE_MAX];
 	char key[QC_MAILBOX_MAX];         /* the cache key, once known */
 	unsigned int counted;             /* mailboxes the message was counted on */
+	unsigned int in_window;           /* verdict inside the rounding window */
 	enum action_kind action;
 	int done;
 };
