@@ -388,6 +388,23 @@ QC_EXPORT int qc_client_list(qc_client_t *client, const char *pattern,
 QC_EXPORT int qc_client_separator(qc_client_t *client, char *separator_r);
 
 /*
+ * imap_url may list several servers (e.g. Cyrus Murder frontends).  A
+ * client tries them in list order starting at its preferred one, all
+ * within imap_timeout; one that fails (no connection, no login, lost
+ * connection) is skipped for a backoff of 1 s doubling up to 10 s, and a
+ * client that had to move comes back to its preferred server once that
+ * backoff has passed.  Answers, "no such mailbox" and other tagged NO
+ * responses included, never make it try another server.
+ *
+ * qc_client_prefer_url() sets the preferred one: index modulo the number
+ * of URLs, 0 (the first) by default, so a caller with N clients can give
+ * client i the index i to spread connections over the servers.  It takes
+ * effect at the next query.  Returns QC_OK, or QC_ERR_INVALID for a NULL
+ * client.  Same threading rule as every client call.
+ */
+QC_EXPORT int qc_client_prefer_url(qc_client_t *client, unsigned int index);
+
+/*
  * How many IMAP connections (each with its login) this client has opened
  * so far: for statistics, and to show that connections are reused.
  */

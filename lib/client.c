@@ -31,6 +31,8 @@ struct qc_client {
 	struct qc_settings s;
 	char *password;
 	struct qc_transport *transport;
+	unsigned int url_index;        /* of transport, or the last tried */
+	struct qc_failover failover;   /* which imap_url to try, and when */
 	char separator; /* discovered; 0 until then */
 	uint64_t connects;
 	char errmsg[QC_ERRMSG_MAX];
@@ -49,6 +51,7 @@ qc_client_new(const qc_config_t *config, qc_client_t **client_r)
 	if (c == NULL)
 		return QC_ERR_NOMEM;
 	qc_config_settings(config, &c->s);
+	qc_failover_init(&c->failover, c->s.nurls);
 	ret = qc_password_read(c->s.password_file, c->s.password_fd,
 			       &c->password, c->errmsg);
 	/* Even on failure the handle is returned, so its errmsg can say
@@ -74,6 +77,15 @@ qc_client_disconnect(qc_client_t *c)
 		qc_transport_close(&c->transport);
 }
 
+int
+qc_client_prefer_url(qc_client_t *c, unsigned int index)
+{
+	if (c == NULL)
+		return QC_ERR_INVALID;
+	qc_failover_prefer(&c->failover, index);
+	return QC_OK;
+}
+
 uint64_t
 qc_client_connect_count(const qc_client_t *c)
 {
@@ -94,69 +106,184 @@ remaining_ms(uint64_t deadline)
 	return deadline > now ? deadline - now : 0;
 }
 
-/*
- * Run one command on a connection logged in with authzid, opening or
- * replacing the connection as needed.  Returns QC_TRANSPORT_NO_USER when
- * the login itself said the authorisation identity does not exist.
- */
+/* Failures that say "this server, now" rather than "this request". */
 static int
-exchange(qc_client_t *c, const char *authzid, const char *command,
-	 size_t max_response, const char **resp_r, size_t *len_r, char *tag)
+url_failed(int ret)
+{
+	return ret == QC_ERR_CONNECT || ret == QC_ERR_TIMEOUT ||
+	       ret == QC_ERR_CLOSED || ret == QC_ERR_TLS ||
+	       ret == QC_ERR_AUTH || ret == QC_ERR_PROTOCOL;
+}
+
+static int
+open_url(qc_client_t *c, unsigned int u, const char *authzid,
+	 uint64_t timeout_ms, struct qc_transport **t_r, char *errmsg)
 {
 	struct qc_transport_params params = {
-		.url = c->s.imap_url,
+		.url = c->s.urls[u],
 		.tls_required = c->s.tls_required,
 		.ca_file = c->s.ca_file,
 		.user = c->s.user,
 		.password = c->password,
 		.authzid = authzid,
-		.timeout_ms = c->s.timeout_ms,
+		.timeout_ms = timeout_ms > 0 ? timeout_ms : 1,
 	};
-	/* imap_timeout bounds the whole lookup: connect, login, a retry. */
+
+	c->connects++;
+	return qc_transport_open(&params, t_r, errmsg);
+}
+
+/* Add one server's failure to the client's message (several URLs may
+ * each have failed in one lookup: the sysadmin needs all of them). */
+static void
+add_failure(qc_client_t *c, unsigned int u, const char *msg)
+{
+	size_t n = strlen(c->errmsg);
+	int named = strstr(msg, c->s.urls[u]) != NULL;
+
+	snprintf(c->errmsg + n, sizeof(c->errmsg) - n, "%s%s%s%s",
+		 n > 0 ? "; " : "", named || c->failover.count == 1 ? "" :
+		 c->s.urls[u], named || c->failover.count == 1 ? "" : ": ",
+		 msg);
+}
+
+/*
+ * Back on the preferred URL once its backoff has passed: the new
+ * connection is opened before the working one is given up, and gets at
+ * most a second, so a server that is still down costs one refused
+ * connect, not the lookup.
+ */
+#define PROBE_MAX_MS 1000
+
+static void
+try_preferred(qc_client_t *c, const char *authzid, uint64_t deadline)
+{
+	struct qc_transport *t;
+	unsigned int u = c->failover.preferred;
+	uint64_t budget = remaining_ms(deadline) / 2;
+	char msg[QC_ERRMSG_MAX];
+
+	if (budget > PROBE_MAX_MS)
+		budget = PROBE_MAX_MS;
+	if (open_url(c, u, authzid, budget, &t, msg) != QC_OK) {
+		qc_failover_failed(&c->failover, u, qc_clock_ms());
+		return;
+	}
+	qc_failover_succeeded(&c->failover, u);
+	qc_transport_close(&c->transport);
+	c->transport = t;
+	c->url_index = u;
+}
+
+/*
+ * Run one command on a connection logged in with authzid, opening or
+ * replacing the connection as needed.  Returns QC_TRANSPORT_NO_USER when
+ * the login itself said the authorisation identity does not exist.
+ *
+ * imap_timeout bounds the whole lookup (every connect, login and retry)
+ * on the monotonic clock.  With several URLs each attempt gets an equal
+ * share of what is left, so a server that accepts connections but never
+ * answers (hung) still leaves time for the next one; a refused
+ * connection costs nothing and leaves the rest to the next.
+ */
+static int
+exchange(qc_client_t *c, const char *authzid, const char *command,
+	 size_t max_response, const char **resp_r, size_t *len_r, char *tag)
+{
 	uint64_t deadline = qc_clock_ms() + c->s.timeout_ms;
-	int ret = QC_OK, reused;
+	unsigned int order[QC_URLS_MAX], n, first = c->url_index;
+	unsigned int count = c->failover.count;
+	char msg[QC_ERRMSG_MAX];
+	int ret = QC_ERR_TIMEOUT, skip_first = 0;
 
-	for (int attempt = 0; attempt < 2; attempt++) {
-		uint64_t now = qc_clock_ms();
+	c->errmsg[0] = '\0';
+	if (c->transport != NULL &&
+	    (strcmp(qc_transport_authzid(c->transport), authzid) != 0 ||
+	     qc_transport_idle_closed(c->transport)))
+		qc_transport_close(&c->transport);
+	if (c->transport != NULL &&
+	    qc_failover_should_return(&c->failover, c->url_index,
+				      qc_clock_ms()))
+		try_preferred(c, authzid, deadline);
+	if (c->transport != NULL) {
+		uint64_t budget = remaining_ms(deadline);
 
-		if (now >= deadline) {
-			qc_errmsg_set(c->errmsg, "no answer within imap_timeout "
-				      "(%llu ms)",
-				      (unsigned long long)c->s.timeout_ms);
+		first = c->url_index;
+		ret = qc_transport_exchange(c->transport, command,
+					    count > 1 ? budget / count : budget,
+					    max_response, resp_r, len_r, tag,
+					    TAG_MAX, msg);
+		if (ret == QC_OK)
+			return QC_OK;
+		qc_transport_close(&c->transport);
+		/* A reused connection that closed may only have been idle
+		 * too long: its server is tried again first.  Anything else
+		 * is that server's answer, or its failure. */
+		if (ret != QC_ERR_CLOSED) {
+			if (url_failed(ret))
+				qc_failover_failed(&c->failover, first,
+						   qc_clock_ms());
+			if (count == 1 || !url_failed(ret)) {
+				qc_strlcpy(c->errmsg, msg, sizeof(c->errmsg));
+				return ret;
+			}
+			add_failure(c, first, msg);
+			skip_first = 1; /* it just failed: the others now */
+		}
+	}
+	n = qc_failover_order(&c->failover, qc_clock_ms(), order);
+	if (skip_first) {
+		unsigned int k = 0;
+
+		for (unsigned int i = 0; i < n; i++)
+			if (order[i] != first)
+				order[k++] = order[i];
+		n = k;
+	}
+	if (ret == QC_ERR_CLOSED) {
+		/* Move the server of the closed connection to the front. */
+		for (unsigned int i = 0; i < n; i++) {
+			if (order[i] != first)
+				continue;
+			memmove(order + 1, order, i * sizeof(order[0]));
+			order[0] = first;
+			break;
+		}
+	}
+	for (unsigned int i = 0; i < n; i++) {
+		unsigned int u = order[i];
+		uint64_t left = remaining_ms(deadline);
+
+		if (left == 0) {
 			ret = QC_ERR_TIMEOUT;
 			break;
 		}
-		params.timeout_ms = deadline - now;
-		if (c->transport != NULL &&
-		    (strcmp(qc_transport_authzid(c->transport), authzid) != 0 ||
-		     qc_transport_idle_closed(c->transport)))
+		ret = open_url(c, u, authzid, left / (n - i), &c->transport,
+			       msg);
+		if (ret == QC_OK) {
+			c->url_index = u;
+			ret = qc_transport_exchange(c->transport, command,
+						    remaining_ms(deadline),
+						    max_response, resp_r,
+						    len_r, tag, TAG_MAX, msg);
+			if (ret == QC_OK) {
+				qc_failover_succeeded(&c->failover, u);
+				return QC_OK;
+			}
 			qc_transport_close(&c->transport);
-		if (c->transport == NULL) {
-			c->connects++;
-			ret = qc_transport_open(&params, &c->transport,
-						c->errmsg);
-			if (ret != QC_OK)
-				return ret;
 		}
-		reused = !qc_transport_is_fresh(c->transport);
-		ret = qc_transport_exchange(c->transport, command,
-					    remaining_ms(deadline), max_response,
-					    resp_r, len_r, tag, TAG_MAX,
-					    c->errmsg);
-		if (ret == QC_OK)
-			return QC_OK;
-		/*
-		 * A reused connection may have died while idle: retry once.
-		 * A connection opened for this very command that closes is
-		 * the server's answer; retrying would double the load on it.
-		 */
-		if (ret == QC_ERR_CLOSED && reused && attempt == 0) {
-			qc_transport_close(&c->transport);
-			continue;
+		if (!url_failed(ret)) {
+			/* An answer (no such user), or a problem no other
+			 * server would solve (memory, configuration). */
+			qc_strlcpy(c->errmsg, msg, sizeof(c->errmsg));
+			return ret;
 		}
-		break;
+		qc_failover_failed(&c->failover, u, qc_clock_ms());
+		add_failure(c, u, msg);
 	}
-	qc_transport_close(&c->transport);
+	if (ret == QC_ERR_TIMEOUT && c->errmsg[0] == '\0')
+		qc_errmsg_set(c->errmsg, "no answer within imap_timeout "
+			      "(%llu ms)", (unsigned long long)c->s.timeout_ms);
 	return ret;
 }
 

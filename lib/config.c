@@ -34,8 +34,9 @@ struct key_def {
 
 static const struct key_def keys[] = {
 	{"imap_url", T_URL, "", 0, 0,
-	 "imap://host[:port]/ or imaps://host[:port]/ (required)",
-	 SETTING_MAX(imap_url)},
+	 "imap://host[:port]/ or imaps://host[:port]/ (required); several, "
+	 "separated by commas or spaces, are tried in turn (failover)",
+	 0},
 	{"imap_tls", T_TLS, "required", 0, 0,
 	 "required (STARTTLS on imap://) or none", 0},
 	{"imap_ca_file", T_STRING, "", 0, 0,
@@ -241,15 +242,13 @@ check_value(const struct key_def *def, const char *value, char *why,
 			return "must not be empty; e.g. DUNNO, DEFER_IF_PERMIT "
 			       "text, or 452 4.2.2 text";
 		return NULL;
-	case T_URL:
-		if (value[0] != '\0' && strncmp(value, "imap://", 7) != 0 &&
-		    strncmp(value, "imaps://", 8) != 0)
-			return "must be imap://host[:port]/ or "
-			       "imaps://host[:port]/";
-		if (strchr(value, '@') != NULL)
-			return "must not contain credentials; use imap_user "
-			       "and imap_password_file";
-		return NULL;
+	case T_URL: {
+		char urls[QC_URLS_MAX][QC_URL_MAX];
+		unsigned int count;
+
+		return qc_url_list_split(value, urls, &count, why,
+					 why_size) < 0 ? why : NULL;
+	}
 	case T_LISTEN:
 		if (value[0] != '\0' && strncmp(value, "inet:", 5) != 0 &&
 		    strncmp(value, "unix:", 5) != 0)
@@ -514,7 +513,8 @@ qc_config_validate(qc_config_t *cfg)
 	static const char *const required[] = {
 		"imap_url", "imap_user", "imap_password_file"
 	};
-	const char *url;
+	char urls[QC_URLS_MAX][QC_URL_MAX], why[160];
+	unsigned int n;
 
 	if (cfg == NULL)
 		return QC_ERR_INVALID;
@@ -526,13 +526,20 @@ qc_config_validate(qc_config_t *cfg)
 			return QC_ERR_CONFIG;
 		}
 	}
-	url = qc_config_get(cfg, "imap_url");
-	if (strncmp(url, "imaps://", 8) == 0 &&
-	    strcmp(qc_config_get(cfg, "imap_tls"), "none") == 0) {
-		qc_errmsg_set(cfg->errmsg, "imap_tls = none contradicts "
-			      "imap_url = %.200s; use imap:// for a plain "
-			      "connection", url);
+	if (qc_url_list_split(qc_config_get(cfg, "imap_url"), urls, &n, why,
+			      sizeof(why)) < 0) {
+		qc_errmsg_set(cfg->errmsg, "imap_url: %s", why);
 		return QC_ERR_CONFIG;
+	}
+	for (unsigned int i = 0; i < n; i++) {
+		if (strncmp(urls[i], "imaps://", 8) == 0 &&
+		    strcmp(qc_config_get(cfg, "imap_tls"), "none") == 0) {
+			qc_errmsg_set(cfg->errmsg, "imap_tls = none "
+				      "contradicts imap_url = %.200s; use "
+				      "imap:// for a plain connection",
+				      urls[i]);
+			return QC_ERR_CONFIG;
+		}
 	}
 	return QC_OK;
 }
@@ -570,9 +577,13 @@ qc_config_foreach(const qc_config_t *cfg, qc_config_visit_fn *fn,
 void
 qc_config_settings(const qc_config_t *cfg, struct qc_settings *s)
 {
+	char why[160];
+
 	memset(s, 0, sizeof(*s));
-	qc_strlcpy(s->imap_url, qc_config_get(cfg, "imap_url"),
-		   sizeof(s->imap_url));
+	/* The value was checked when it was set: this cannot fail. */
+	if (qc_url_list_split(qc_config_get(cfg, "imap_url"), s->urls,
+			      &s->nurls, why, sizeof(why)) < 0)
+		s->nurls = 0;
 	s->tls_required = strcmp(qc_config_get(cfg, "imap_tls"), "none") != 0;
 	qc_strlcpy(s->ca_file, qc_config_get(cfg, "imap_ca_file"),
 		   sizeof(s->ca_file));

@@ -37,13 +37,48 @@ int qc_grace_parse(const char *text, struct qc_rule *rule);
 /* The grace in bytes for a storage limit (saturating). */
 uint64_t qc_rule_grace_bytes(const struct qc_rule *rule, uint64_t limit);
 
+/* ---- url_list.c ---- */
+#define QC_URLS_MAX 8    /* imap_url entries */
+#define QC_URL_MAX 256   /* bytes of one URL, with its NUL */
+/*
+ * Split imap_url (URLs separated by commas and/or white space) into
+ * urls_r.  Each must be imap:// or imaps:// without credentials.  Returns
+ * 0, or -1 with why filled (which entry is wrong and how to fix it).
+ * An empty value gives *count_r = 0.
+ */
+int qc_url_list_split(const char *value, char urls_r[][QC_URL_MAX],
+		      unsigned int *count_r, char *why, size_t why_size);
+
+/* ---- failover.c: pure, the caller passes the clock ---- */
+struct qc_failover_url {
+	uint64_t retry_at_ms; /* skipped until then; 0: never failed */
+	uint64_t backoff_ms;  /* 0 after a success */
+};
+struct qc_failover {
+	unsigned int count, preferred;
+	struct qc_failover_url url[QC_URLS_MAX];
+};
+void qc_failover_init(struct qc_failover *f, unsigned int count);
+/* Start at URL index mod count. */
+void qc_failover_prefer(struct qc_failover *f, unsigned int index);
+/* Every URL once, in the order to try them now; returns count. */
+unsigned int qc_failover_order(const struct qc_failover *f, uint64_t now_ms,
+			       unsigned int order_r[QC_URLS_MAX]);
+void qc_failover_failed(struct qc_failover *f, unsigned int index,
+			uint64_t now_ms);
+void qc_failover_succeeded(struct qc_failover *f, unsigned int index);
+/* Non-zero when a client on URL current should try its preferred again. */
+int qc_failover_should_return(const struct qc_failover *f,
+			      unsigned int current, uint64_t now_ms);
+
 /* ---- config.c ---- */
 /*
  * Values the library itself uses, resolved once from a qc_config_t so the
  * client does not parse strings per query.
  */
 struct qc_settings {
-	char imap_url[512];
+	char urls[QC_URLS_MAX][QC_URL_MAX]; /* imap_url, split */
+	unsigned int nurls;
 	int tls_required;
 	char ca_file[512];
 	char user[256];

@@ -99,6 +99,17 @@ static const struct bad bad_files[] = {
 	{"imap_tls = maybe\n", "\"required\" or \"none\""},
 	{"imap_url = http://x/\n", "must be imap://"},
 	{"imap_url = imap://cyrus:secret@x/\n", "must not contain credentials"},
+	{"imap_url = imap://a/, http://b/\n", "line 1: imap_url = imap://a/, "
+	 "http://b/: URL 2 (http://b/) must be imap://"},
+	{"imap_url = imap://a/ imap://u:pw@b/\n", "URL 2 must not contain "
+	 "credentials"},
+	{"imap_url = imap://a/,,imap://b/\n", "empty entry"},
+	{"imap_url = , imap://b/\n", "empty entry"},
+	{"imap_url = imap://a/,\n", "ends with a comma"},
+	{"imap_url = imap://1/ imap://2/ imap://3/ imap://4/ imap://5/ "
+	 "imap://6/ imap://7/ imap://8/ imap://9/\n", "more than 8 URLs"},
+	{"# a comment\nimap_url = imap://a/,\n  imap://b/ imaps://c/ ftp://d/\n",
+	 "line 2: imap_url = imap://a/, imap://b/ imaps://c/ ftp://d/: URL 4"},
 	{"imap_connections = 0\n", "between 1 and 256"},
 	{"mailbox_format = user.%x\n", "allowed escapes"},
 	{"action_error =\n", "must not be empty"},
@@ -311,8 +322,9 @@ Test(config, too_long_value_names_file_line_and_key)
 	cr_expect_eq(qc_config_set(cfg, "imap_url", domains), QC_ERR_CONFIG);
 	cr_expect_not_null(strstr(qc_config_errmsg(cfg), "command line: "
 				  "imap_url"), "%s", qc_config_errmsg(cfg));
-	cr_expect_not_null(strstr(qc_config_errmsg(cfg), "at most 511"),
-			   "%s", qc_config_errmsg(cfg));
+	/* Each URL of the failover list is bounded on its own. */
+	cr_expect_not_null(strstr(qc_config_errmsg(cfg), "URL 1 is longer "
+				  "than 255 bytes"), "%s", qc_config_errmsg(cfg));
 	qc_config_free(cfg);
 	unlink(path);
 	free(text);
@@ -354,4 +366,49 @@ Test(password, long_line_is_refused_not_cut)
 	cr_expect_not_null(strstr(errmsg, "longer than 1024 bytes"), "%s",
 			   errmsg);
 	qc_password_free(&pw);
+}
+
+/* Every separator the contract allows, and a continuation line. */
+Test(config, imap_url_lists_split_on_commas_and_white_space)
+{
+	static const struct {
+		const char *value;
+		unsigned int count;
+		const char *last;
+	} rows[] = {
+		{"imap://a/", 1, "imap://a/"},
+		{"imap://a/,imap://b:144/", 2, "imap://b:144/"},
+		{"imap://a/, imap://b/", 2, "imap://b/"},
+		{"imap://a/ ,\timaps://b/ imap://c/", 3, "imap://c/"},
+		{"  imap://a/   imap://b/  ", 2, "imap://b/"},
+	};
+
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		char urls[QC_URLS_MAX][QC_URL_MAX], why[160] = "";
+		unsigned int n = 99;
+
+		cr_expect_eq(qc_url_list_split(rows[i].value, urls, &n, why,
+					       sizeof(why)), 0, "row %zu: %s",
+			     i, why);
+		cr_expect_eq(n, rows[i].count, "row %zu: %u URLs", i, n);
+		if (n == rows[i].count)
+			cr_expect_str_eq(urls[n - 1], rows[i].last,
+					 "row %zu", i);
+	}
+}
+
+Test(config, imaps_in_any_listed_url_contradicts_imap_tls_none)
+{
+	qc_config_t *cfg;
+
+	cr_assert_eq(qc_config_new(&cfg), QC_OK);
+	cr_assert_eq(qc_config_set(cfg, "imap_url",
+				   "imap://a/, imaps://b/"), QC_OK);
+	cr_assert_eq(qc_config_set(cfg, "imap_tls", "none"), QC_OK);
+	cr_assert_eq(qc_config_set(cfg, "imap_user", "cyrus"), QC_OK);
+	cr_assert_eq(qc_config_set(cfg, "imap_password_file", "/x"), QC_OK);
+	cr_expect_eq(qc_config_validate(cfg), QC_ERR_CONFIG);
+	cr_expect_not_null(strstr(qc_config_errmsg(cfg), "imaps://b/"),
+			   "%s", qc_config_errmsg(cfg));
+	qc_config_free(cfg);
 }

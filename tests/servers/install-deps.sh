@@ -1,11 +1,14 @@
 #!/bin/bash
 # Install what the quotachk build and integration tests need (Debian 12, root).
 #
-#   install-deps.sh                 install missing packages, ensure Cyrus imapd
+#   install-deps.sh                 install missing packages, ensure Cyrus
+#                                   imapd and mupdate
 #   install-deps.sh --print-imapd   same, then print the path of the imapd binary
-#   install-deps.sh --imapd-only [--print-imapd]
-#                                   only ensure the imapd binary (no package
-#                                   check; used by cyrus.sh at every start)
+#   install-deps.sh --print-mupdate same, then print the path of mupdate
+#   install-deps.sh --imapd-only [--print-imapd] [--print-mupdate]
+#                                   only ensure the Cyrus binaries (no package
+#                                   check; used by cyrus.sh and murder.sh at
+#                                   every start)
 #
 # Idempotent and a fast no-op when everything is present (one dpkg-query).
 #
@@ -14,7 +17,10 @@
 # imapd/idled/squatter, whose libraries come from cyrus-common, so we
 # "apt-get download" the cyrus-imapd .deb of exactly cyrus-common's version and
 # unpack it with dpkg-deb -x into a cache directory; dpkg's state is untouched.
-# Cache: ${QC_CACHE_DIR:-/var/cache/quotachk-test}/cyrus-imapd-<version>/
+# The same goes for mupdate (Cyrus Murder, tests/servers/murder.sh): it is
+# only in cyrus-murder, which depends on cyrus-imapd and so conflicts with
+# dovecot-imapd too; it is therefore not in PACKAGES but unpacked alike.
+# Cache: ${QC_CACHE_DIR:-/var/cache/quotachk-test}/<package>-<version>/
 set -eu
 # The cache is used by the cyrus user (imapd is exec'd after master drops
 # root): never let a restrictive caller umask make it unreadable.
@@ -64,22 +70,15 @@ install_packages() {
     ((${#missing[@]} == 0)) || qc_die "still missing after apt-get install: ${missing[*]}"
 }
 
-# ensure_imapd: print the path of a Cyrus imapd matching cyrus-common.
-ensure_imapd() {
-    # An explicit override, or a real cyrus-imapd installation, wins.
-    if [[ -n ${QC_CYRUS_IMAPD:-} ]]; then
-        [[ -x $QC_CYRUS_IMAPD ]] || qc_die "QC_CYRUS_IMAPD=$QC_CYRUS_IMAPD is not executable"
-        echo "$QC_CYRUS_IMAPD"; return 0
-    fi
-    if [[ -x /usr/lib/cyrus/bin/imapd ]]; then
-        echo /usr/lib/cyrus/bin/imapd; return 0
-    fi
-    local version dest bin
+# ensure_cyrus_bin PACKAGE BINARY: print the path of BINARY (under
+# usr/lib/cyrus/bin) from PACKAGE at exactly cyrus-common's version.
+ensure_cyrus_bin() {
+    local pkg=$1 name=$2 version dest bin lock
     version=$(dpkg-query -W -f='${Version}' cyrus-common 2>/dev/null) ||
         qc_die "cyrus-common is not installed (run install-deps.sh as root)"
     [[ -n $version ]] || qc_die "cyrus-common is not installed (run install-deps.sh as root)"
-    dest=$CACHE_DIR/cyrus-imapd-$version
-    bin=$dest/usr/lib/cyrus/bin/imapd
+    dest=$CACHE_DIR/$pkg-$version
+    bin=$dest/usr/lib/cyrus/bin/$name
     if [[ ! -x $bin ]]; then
         mkdir -p "$CACHE_DIR"
         # Parallel test runs may all find the cache empty: one downloads,
@@ -87,7 +86,7 @@ ensure_imapd() {
         exec {lock}>"$CACHE_DIR/.lock"
         flock "$lock"
         if [[ ! -x $bin ]]; then
-            download_imapd "$version" "$dest"
+            download_pkg "$pkg" "$version" "$dest" "$name"
         fi
         exec {lock}>&-
     fi
@@ -98,28 +97,54 @@ ensure_imapd() {
     echo "$bin"
 }
 
-# download_imapd VERSION DEST: fetch cyrus-imapd=VERSION and unpack into DEST.
-download_imapd() {
-    local version=$1 dest=$2 tmp deb
+# ensure_imapd: print the path of a Cyrus imapd matching cyrus-common.
+ensure_imapd() {
+    # An explicit override, or a real cyrus-imapd installation, wins.
+    if [[ -n ${QC_CYRUS_IMAPD:-} ]]; then
+        [[ -x $QC_CYRUS_IMAPD ]] || qc_die "QC_CYRUS_IMAPD=$QC_CYRUS_IMAPD is not executable"
+        echo "$QC_CYRUS_IMAPD"; return 0
+    fi
+    if [[ -x /usr/lib/cyrus/bin/imapd ]]; then
+        echo /usr/lib/cyrus/bin/imapd; return 0
+    fi
+    ensure_cyrus_bin cyrus-imapd imapd
+}
+
+# ensure_mupdate: print the path of a Cyrus mupdate matching cyrus-common.
+ensure_mupdate() {
+    if [[ -n ${QC_CYRUS_MUPDATE:-} ]]; then
+        [[ -x $QC_CYRUS_MUPDATE ]] || qc_die "QC_CYRUS_MUPDATE=$QC_CYRUS_MUPDATE is not executable"
+        echo "$QC_CYRUS_MUPDATE"; return 0
+    fi
+    if [[ -x /usr/lib/cyrus/bin/mupdate ]]; then
+        echo /usr/lib/cyrus/bin/mupdate; return 0
+    fi
+    ensure_cyrus_bin cyrus-murder mupdate
+}
+
+# download_pkg PACKAGE VERSION DEST BINARY: fetch PACKAGE=VERSION and unpack
+# it into DEST; it must contain usr/lib/cyrus/bin/BINARY.
+download_pkg() {
+    local pkg=$1 version=$2 dest=$3 name=$4 tmp deb
     tmp=$(mktemp -d "$CACHE_DIR/.dl.XXXXXX")
     # apt drops privileges to _apt for downloads; let it write there.
     chown _apt "$tmp" 2>/dev/null || true
-    qc_log "downloading cyrus-imapd=$version into $CACHE_DIR"
-    if ! (cd "$tmp" && apt-get download -q "cyrus-imapd=$version") >&2; then
+    qc_log "downloading $pkg=$version into $CACHE_DIR"
+    if ! (cd "$tmp" && apt-get download -q "$pkg=$version") >&2; then
         # The package lists may be missing or older than cyrus-common.
         [[ $(id -u) == 0 ]] || { rm -rf "$tmp"; qc_die "apt-get download failed (not root, cannot apt-get update)"; }
         apt-get update -q >&2
-        (cd "$tmp" && apt-get download -q "cyrus-imapd=$version") >&2 || {
+        (cd "$tmp" && apt-get download -q "$pkg=$version") >&2 || {
             rm -rf "$tmp"
-            qc_die "apt-get download cyrus-imapd=$version failed"
+            qc_die "apt-get download $pkg=$version failed"
         }
     fi
-    deb=$(find "$tmp" -maxdepth 1 -name 'cyrus-imapd_*.deb' -print -quit)
+    deb=$(find "$tmp" -maxdepth 1 -name "${pkg}_*.deb" -print -quit)
     [[ -n $deb ]] || { rm -rf "$tmp"; qc_die "no .deb downloaded"; }
     # Unpack next to the final place, then rename: a half-unpacked tree is
     # never visible under the final name.
     dpkg-deb -x "$deb" "$tmp/root"
-    [[ -x $tmp/root/usr/lib/cyrus/bin/imapd ]] || { rm -rf "$tmp"; qc_die "$deb has no usr/lib/cyrus/bin/imapd"; }
+    [[ -x $tmp/root/usr/lib/cyrus/bin/$name ]] || { rm -rf "$tmp"; qc_die "$deb has no usr/lib/cyrus/bin/$name"; }
     rm -rf "$dest"
     chmod 0755 "$tmp/root"
     mv "$tmp/root" "$dest"
@@ -127,20 +152,26 @@ download_imapd() {
 }
 
 main() {
-    local print='' imapd_only=''
+    local print='' print_mupdate='' imapd_only=''
     while (($#)); do
         case $1 in
             --print-imapd) print=1 ;;
+            --print-mupdate) print_mupdate=1 ;;
             --imapd-only) imapd_only=1 ;;
-            -h | --help) sed -n '2,12p' "$0"; exit 0 ;;
+            -h | --help) sed -n '2,14p' "$0"; exit 0 ;;
             *) qc_die "unknown argument: $1" ;;
         esac
         shift
     done
     [[ -n $imapd_only ]] || install_packages
-    local bin
+    local bin mupdate=
     bin=$(ensure_imapd)
+    # cyrus.sh alone needs no mupdate: do not make it depend on a download.
+    if [[ -z $imapd_only || -n $print_mupdate ]]; then
+        mupdate=$(ensure_mupdate)
+    fi
     [[ -z $print ]] || echo "$bin"
+    [[ -z $print_mupdate ]] || echo "$mupdate"
 }
 
 main "$@"

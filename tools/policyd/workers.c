@@ -103,6 +103,9 @@ workers_prepare(struct workers *p, const qc_config_t *config, unsigned int n,
 			free_prepared(p);
 			return -1;
 		}
+		/* Worker i starts at imap_url entry i mod count: the
+		 * connections are spread over the servers listed. */
+		qc_client_prefer_url(w->client, i);
 	}
 	return 0;
 }
