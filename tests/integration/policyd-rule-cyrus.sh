@@ -1,7 +1,8 @@
 #!/bin/bash
 # quotachk-policyd applies quota_rule (issue 9): the same three requests in
 # spawn mode under "strict" and "cyrus" against the Cyrus fixtures, and a
-# decision inside the KiB rounding window logged with window=yes.
+# decision inside the KiB rounding window logged with window=yes.  Also
+# qc_client_check() (through tests/qc-driver) follows the config's rule.
 #   erin:  200 KiB of 200 (exactly at the limit as reported)
 #   alice: 300 KiB of 1000, a message bigger than the whole limit
 #   bob:   300 KiB of 100 (over)
@@ -40,6 +41,15 @@ case $erin in
 esac
 alice=$(grep 'recipient=alice@' "$d/cyrus.log")
 expect_not_contains "cyrus: alice is not in the window" "$alice" "window=yes"
+
+drive() { # drive RULE: qc_client_check() verdicts for erin, alice (2 MB)
+	printf 'erin@example.test\nalice@example.test\n' |
+		"$QC_BUILD/tests/qc-driver" --imap_url="imap://127.0.0.1:$CYRUS_PORT/" \
+			--imap_tls=none --imap_user=cyrus --imap_password_file="$CYRUS_PASSWORD_FILE" \
+			--size=2000000 --quota_rule="$1" | grep @ | cut -f3 | tr '\n' ' '
+}
+expect_eq "qc_client_check, strict" "$(drive strict)" "overquota toolarge "
+expect_eq "qc_client_check, cyrus" "$(drive cyrus)" "fits fits "
 
 out=$("$QC_BUILD/tools/quotachk-policyd" --imap_url="imap://127.0.0.1:$CYRUS_PORT/" \
 	--imap_tls=none --imap_user=cyrus --imap_password_file="$CYRUS_PASSWORD_FILE" \
