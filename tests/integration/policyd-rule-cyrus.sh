@@ -48,7 +48,7 @@ drive() { # drive RULE: qc_client_check() verdicts for erin, alice (2 MB)
 			--imap_tls=none --imap_user=cyrus --imap_password_file="$CYRUS_PASSWORD_FILE" \
 			--size=2000000 --quota_rule="$1" | grep @ | cut -f3 | tr '\n' ' '
 }
-expect_eq "qc_client_check, strict" "$(drive strict)" "overquota toolarge "
+expect_eq "qc_client_check, strict" "$(drive strict)" "toolarge toolarge "
 expect_eq "qc_client_check, cyrus" "$(drive cyrus)" "fits fits "
 
 out=$("$QC_BUILD/tools/quotachk-policyd" --imap_url="imap://127.0.0.1:$CYRUS_PORT/" \
