@@ -350,8 +350,9 @@ QC_EXPORT void qc_client_free(qc_client_t *client);
 /*
  * Ask the quota of the mailbox that "address" maps to.
  *   QC_OK: *quota_r is filled and *verdict_r is QC_VERDICT_NO_QUOTA (no
- *   limit), QC_VERDICT_FITS (limits found; call qc_decide() with a size),
- *   QC_VERDICT_NO_MAILBOX or QC_VERDICT_NOT_CHECKED.
+ *   limit), QC_VERDICT_FITS (limits found; call qc_decide_rule() with a
+ *   size and qc_client_rule()), QC_VERDICT_NO_MAILBOX or
+ *   QC_VERDICT_NOT_CHECKED.
  *   Anything else: could not tell; qc_client_errmsg() has the details.
  */
 QC_EXPORT int qc_client_query(qc_client_t *client, const char *address,

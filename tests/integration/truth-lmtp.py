@@ -268,6 +268,8 @@ class Dovecot(Server):
 
     def setup(self):
         self.write_users(False)
+        for n in [CALIB] + [n for n, _, _ in LEVELS] + [n for n, _ in MSG_LEVELS]:
+            self.wait_login(n)
         for n, used, _ in LEVELS:
             self.fill(n, used)
         for n, count in MSG_LEVELS:
@@ -280,6 +282,14 @@ class Dovecot(Server):
             self.sessions.pop("lvl01").logout()
             time.sleep(0.2)
         raise RuntimeError("Dovecot does not apply the quota rules")
+
+    def wait_login(self, name):
+        for _ in range(25):
+            try:
+                return self.session(name)
+            except imaplib.IMAP4.error:
+                time.sleep(0.2)
+        raise RuntimeError(f"Dovecot does not know user {name}")
 
     def quotachk_args(self):
         return [f"--imap_url=imap://127.0.0.1:{self.env['DOVECOT_PORT']}/",
