@@ -405,9 +405,11 @@ lookup_start(struct policyd *d, struct request *r)
 		answer_from_value(d, r, &v, "yes");
 		return;
 	}
-	/* Cheap checks that need no server ('/' stands in for the
-	 * separator, which only matters to the name, not to these). */
-	ret = qc_address_to_mailbox(d->config, r->recipient, '/', mailbox,
+	/* Cheap checks that need no server.  '.' stands in for the
+	 * separator: it refuses nothing ("." is written "^"), whereas '/'
+	 * would refuse a "/" in the local part that a "." server takes;
+	 * the worker maps again with the server's own separator. */
+	ret = qc_address_to_mailbox(d->config, r->recipient, '.', mailbox,
 				    sizeof(mailbox), &checked);
 	if (ret == QC_ERR_ADDRESS) {
 		finish(d, r, QC_ERR_ADDRESS, QC_VERDICT_NO_MAILBOX, NULL, "no",
