@@ -423,6 +423,184 @@ QC_EXPORT const qc_rule_t *qc_client_rule(const qc_client_t *client);
 /* Details of the last error on this client; owned by it; never NULL. */
 QC_EXPORT const char *qc_client_errmsg(const qc_client_t *client);
 
+/* ------------------------------------------------------------------ */
+/* The check engine: pooled, cached, coalesced, backed-off checks.     */
+/*
+ * What quotachk-policyd and quotachk-milter run on, for any program that
+ * checks many recipients: imap_connections worker threads, each with one
+ * persistent IMAP connection; answers cached for cache_ttl; concurrent
+ * checks of one mailbox share one IMAP command; a failing server is backed
+ * off from (action_error answers at once, one probe a second); every
+ * check is answered within imap_timeout (or its own shorter timeout).
+ *
+ * Accounting (the check/commit split): a check never changes the figures
+ * anyone sees.  A message counts when the mail server accepts it: an
+ * END-OF-MESSAGE check of one recipient counts it when it fits;
+ * qc_engine_commit() counts a message of several recipients on those whose
+ * RCPT check the frontend let through (qc_engine_let_through()).  Counted
+ * messages hold until the server's figures are asked again.
+ *
+ * Threads: every qc_engine_* and qc_check_* call may come from any thread
+ * at once, except qc_engine_new/start/reconfigure/free (one controlling
+ * thread) and calls on one qc_check_t (one owner at a time).
+ *
+ * Two ways to wait:
+ *  - blocking: qc_engine_check() returns when the check is answered;
+ *  - event loop: qc_engine_submit() with a callback; watch qc_engine_fd()
+ *    for reading and call qc_engine_process(), which runs the callbacks of
+ *    answered checks in the calling thread.  A check answered at once
+ *    (from the cache, say) has its callback run inside qc_engine_submit().
+ */
+typedef struct qc_engine qc_engine_t;
+typedef struct qc_check qc_check_t;
+
+enum qc_stage {
+	QC_STAGE_RCPT = 0,           /* may the recipient be accepted? */
+	QC_STAGE_END_OF_MESSAGE      /* the real size; counts the message */
+};
+
+/* Where an answer came from (log lines, stats). */
+enum qc_source {
+	QC_SOURCE_NONE = 0,          /* no server needed (domains, address) */
+	QC_SOURCE_SERVER,            /* this check's own IMAP command */
+	QC_SOURCE_CACHE,
+	QC_SOURCE_COALESCED,         /* another check's IMAP command */
+	QC_SOURCE_BACKOFF            /* not asked: the server is failing */
+};
+
+enum qc_commit_outcome {
+	QC_COMMIT_COUNTED = 0,       /* counted on every mailbox let through */
+	QC_COMMIT_UNKNOWN_MESSAGE,   /* no RCPT of it was let through here */
+	QC_COMMIT_RECIPIENTS_DIFFER  /* the server accepted another number of
+				      * recipients than were let through:
+				      * nothing says which, nothing counted */
+};
+
+enum qc_counter {
+	QC_COUNTER_CHECKS = 0,       /* answered */
+	QC_COUNTER_CACHE_HITS,
+	QC_COUNTER_COALESCED,
+	QC_COUNTER_LOOKUPS,          /* IMAP commands finished */
+	QC_COUNTER_IMAP_ERRORS,
+	QC_COUNTER_TIMEOUTS,         /* answered by a deadline */
+	QC_COUNTER_BACKOFF_ANSWERS,
+	QC_COUNTER_PENDING,          /* now: checks waiting for an answer */
+	QC_COUNTER_CACHE_ENTRIES,    /* now */
+	QC_COUNTER_BACKING_OFF,      /* now: 1 while the server is backed off */
+	QC_COUNTER_COUNTED           /* messages counted, per mailbox */
+};
+
+/*
+ * An engine for config: creates its IMAP clients (reading
+ * imap_password_file now, with the caller's privileges) but starts no
+ * thread: call qc_engine_start() (after dropping privileges, say).
+ * config must stay valid and unchanged until the engine is freed or
+ * reconfigured with another.  On failure *engine_r may still be set, for
+ * qc_engine_errmsg(); free it.
+ */
+QC_EXPORT int qc_engine_new(const qc_config_t *config,
+			    qc_engine_t **engine_r);
+QC_EXPORT int qc_engine_start(qc_engine_t *engine);
+/*
+ * A new configuration (a reload): new clients (all or nothing: on failure
+ * the running configuration stays), the cache emptied, the backoff
+ * forgotten; checks in hand are still answered.
+ */
+QC_EXPORT int qc_engine_reconfigure(qc_engine_t *engine,
+				    const qc_config_t *config);
+/*
+ * Stops the threads, waiting up to wait_ms for IMAP commands in hand;
+ * checks still waiting are dropped without their callbacks.  Returns how
+ * many workers were stuck on a hung server (then the engine's memory is
+ * left to the process exit, and qc_library_cleanup() must not be called).
+ */
+QC_EXPORT unsigned int qc_engine_free(qc_engine_t *engine, uint64_t wait_ms);
+/* Details of the last failed new/start/reconfigure; never NULL. */
+QC_EXPORT const char *qc_engine_errmsg(const qc_engine_t *engine);
+QC_EXPORT uint64_t qc_engine_counter(qc_engine_t *engine,
+				     enum qc_counter counter);
+
+/* A check: fill it in, submit it, read the answer.  Reusable after its
+ * answer (or qc_engine_cancel()); qc_check_reset() clears it. */
+QC_EXPORT int qc_check_new(qc_check_t **check_r);
+QC_EXPORT void qc_check_free(qc_check_t *check);
+QC_EXPORT void qc_check_reset(qc_check_t *check);
+QC_EXPORT int qc_check_set_recipient(qc_check_t *check, const char *address);
+/* 0 (unknown) counts as 1 byte. */
+QC_EXPORT int qc_check_set_size(qc_check_t *check, uint64_t size);
+QC_EXPORT int qc_check_set_stage(qc_check_t *check, enum qc_stage stage);
+/* The mail server's id of the message (Postfix's instance, a milter's
+ * queue id or session): ties RCPT checks to the commit. */
+QC_EXPORT int qc_check_set_instance(qc_check_t *check, const char *instance);
+/* A deadline shorter than imap_timeout for this check; 0: imap_timeout. */
+QC_EXPORT int qc_check_set_timeout(qc_check_t *check, uint64_t timeout_ms);
+
+/* The answer.  error is QC_OK or why the engine could not tell (the
+ * verdict is then meaningless; fail open or closed as you choose). */
+QC_EXPORT int qc_check_error(const qc_check_t *check);
+QC_EXPORT enum qc_verdict qc_check_verdict(const qc_check_t *check);
+/* QC_DECISION_IN_WINDOW and future flags. */
+QC_EXPORT unsigned int qc_check_flags(const qc_check_t *check);
+QC_EXPORT enum qc_source qc_check_source(const qc_check_t *check);
+/* The figures the decision saw: the server's plus what was counted since
+ * (counted_bytes of them).  Returns QC_ERR_INVALID when there are none. */
+QC_EXPORT int qc_check_usage(const qc_check_t *check,
+			     struct qc_usage *storage_r,
+			     struct qc_usage *messages_r,
+			     uint64_t *counted_bytes_r);
+/* The mailbox name asked; "" when none.  Owned by the check. */
+QC_EXPORT const char *qc_check_mailbox(const qc_check_t *check);
+/* Why error is not QC_OK; "" otherwise.  Owned by the check. */
+QC_EXPORT const char *qc_check_errmsg(const qc_check_t *check);
+/* END-OF-MESSAGE: 1 when the message was counted. */
+QC_EXPORT unsigned int qc_check_counted(const qc_check_t *check);
+QC_EXPORT uint64_t qc_check_elapsed_us(const qc_check_t *check);
+
+typedef void qc_check_done_fn(qc_check_t *check, void *context);
+/*
+ * Start check; done(check, context) runs once it is answered: inside this
+ * call when the answer is at hand, else from qc_engine_process().  Until
+ * then the check belongs to the engine.  Returns QC_OK, or QC_ERR_INVALID
+ * (no recipient; a check already submitted).
+ */
+QC_EXPORT int qc_engine_submit(qc_engine_t *engine, qc_check_t *check,
+			       qc_check_done_fn *done, void *context);
+/* Submit and wait for the answer; returns qc_check_error(check). */
+QC_EXPORT int qc_engine_check(qc_engine_t *engine, qc_check_t *check);
+/* Forget a submitted check: its callback will not run (a client went
+ * away).  Not for a check another thread waits on in qc_engine_check(). */
+QC_EXPORT void qc_engine_cancel(qc_engine_t *engine, qc_check_t *check);
+/*
+ * What the engine has to say for a log: the backoff starting ("IMAP
+ * lookups fail (...)") and ending.  fn runs from qc_engine_process(), in
+ * its caller's thread.  Set it before qc_engine_start().
+ */
+enum qc_event_level { QC_EVENT_INFO = 0, QC_EVENT_WARNING };
+typedef void qc_event_fn(enum qc_event_level level, const char *text,
+			 void *context);
+QC_EXPORT void qc_engine_set_event_fn(qc_engine_t *engine, qc_event_fn *fn,
+				      void *context);
+
+/* Readable when answered checks (or events) wait for qc_engine_process(). */
+QC_EXPORT int qc_engine_fd(const qc_engine_t *engine);
+QC_EXPORT void qc_engine_process(qc_engine_t *engine);
+
+/*
+ * The frontend let the recipient of an answered RCPT check through (its
+ * reply did not refuse it): remember it for the message's commit.
+ */
+QC_EXPORT int qc_engine_let_through(qc_engine_t *engine,
+				    const qc_check_t *check);
+/*
+ * The mail server accepted message instance of size bytes for
+ * recipient_count recipients: count it, once per mailbox, on those let
+ * through, and forget the message.  *counted_r: mailboxes counted on.
+ */
+QC_EXPORT int qc_engine_commit(qc_engine_t *engine, const char *instance,
+			       uint64_t recipient_count, uint64_t size,
+			       enum qc_commit_outcome *outcome_r,
+			       unsigned int *counted_r);
+
 #ifdef __cplusplus
 }
 #endif

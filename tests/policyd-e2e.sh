@@ -281,7 +281,7 @@ echo "# Cyrus stopped"
 sleep 1.1
 expect "Cyrus down: bob accepted (fail open) 250" '^250 ' "$(rcpt_reply bob@example.test)"
 log_has "Cyrus down: the daemon logs why" 'recipient=bob@example.test .*verdict=error action="DUNNO" .*error=QC_ERR_(CONNECT|CLOSED|PROTOCOL)'
-log_has "Cyrus down: backoff announced" 'IMAP lookups fail \(QC_ERR_(CONNECT|CLOSED|PROTOCOL).*answering action_error for [0-9]+ ms'
+log_has "Cyrus down: backoff announced" 'IMAP lookups fail \(QC_ERR_(CONNECT|CLOSED|PROTOCOL).*answering with that error \(action_error\) for [0-9]+ ms'
 "$SERVERS/cyrus.sh" start "$TMP/cyrus" >/dev/null 2>"$TMP/cyrus.restart.log" || cat "$TMP/cyrus.restart.log"
 ok=
 for _ in $(seq 1 30); do

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <criterion/criterion.h>
 
-#include "policyd/cache.h"
+#include "cache.h"
 
 static struct cache_value
 value(enum qc_verdict verdict, uint64_t used, uint64_t limit,

@@ -10,6 +10,7 @@
 #include <criterion/criterion.h>
 
 #include "policyd/request.h"
+#include "cache.h"
 
 /* Feed all of input in chunks of chunk bytes, as a socket would deliver
  * it, keeping partial lines as the daemon does.  Returns the number of
@@ -357,7 +358,7 @@ Test(policy_request, recipient_key_table)
 	for (size_t i = 0; i < sizeof(key_cases) / sizeof(key_cases[0]); i++) {
 		const struct key_case *c = &key_cases[i];
 		char key[64];
-		int r = policy_recipient_key(c->recipient, c->delimiters, key,
+		int r = cache_key(c->recipient, c->delimiters, key,
 					     sizeof(key));
 
 		if (c->key == NULL) {
@@ -374,7 +375,7 @@ Test(policy_request, recipient_key_too_long)
 {
 	char key[8];
 
-	cr_assert_eq(policy_recipient_key("abc@d.ef", "+", key, 8), -1);
-	cr_assert_eq(policy_recipient_key("abc@d.e", "+", key, 8), 0);
+	cr_assert_eq(cache_key("abc@d.ef", "+", key, 8), -1);
+	cr_assert_eq(cache_key("abc@d.e", "+", key, 8), 0);
 	cr_assert_str_eq(key, "abc@d.e");
 }

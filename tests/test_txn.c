@@ -9,7 +9,7 @@
 #include <criterion/criterion.h>
 
 #include "policyd/reply.h"
-#include "policyd/txn.h"
+#include "txn.h"
 
 static struct txn *
 get(struct txn_table *t, const char *instance, uint64_t now)

@@ -170,6 +170,7 @@ new_request(struct conn *c, struct policy_request *req)
 		return;
 	}
 	r->conn = c;
+	r->d = c->d;
 	r->recipient = req->recipient;   /* ownership moves */
 	req->recipient = NULL;
 	r->size = req->size;
@@ -250,8 +251,7 @@ emit_answers(struct conn *c)
 		if (c->head == NULL)
 			c->tail = NULL;
 		c->npending--;
-		free(r->recipient);
-		free(r);
+		lookup_release(c->d, r);
 	}
 	return 0;
 }
@@ -454,9 +454,7 @@ conn_close(struct conn *c, const char *reason)
 	c->close_reason = reason;
 	for (r = c->head; r != NULL; r = next) {
 		next = r->next;
-		lookup_cancel(r);
-		free(r->recipient);
-		free(r);
+		lookup_release(d, r);
 	}
 	c->head = c->tail = NULL;
 	loop_del(d->loop, &c->in_w);

@@ -23,7 +23,7 @@
 #include "policyd.h"
 #include "privs.h"
 #include "server.h"
-#include "workers.h"
+#include "lookup.h"
 
 #define PROG "quotachk-policyd"
 
@@ -33,7 +33,7 @@
  * the drop to user, a root-only file cannot be opened again, and every
  * reload would fail.  The library reads it only when it cannot open the
  * file itself (see qc_config_set_password_fd).  -1 when it cannot be
- * opened: workers_prepare() reports why.
+ * opened: qc_engine_new() reports why.
  */
 static int
 keep_password_fd(qc_config_t *config)
@@ -133,14 +133,15 @@ main(int argc, char **argv)
 		warn_socket_access(listen, mode, gid);
 	}
 	d.password_fd = keep_password_fd(d.config);
-	if (workers_prepare(d.workers, d.config,
-			    (unsigned int)d.set.imap_connections, err,
-			    sizeof(err)) < 0)
-		msg_fatal(EXIT_CONFIG, "%s", err);
+	/* The engine reads the password now, as root; its threads start
+	 * once root is dropped. */
+	if (qc_engine_new(d.config, &d.engine) != QC_OK)
+		msg_fatal(EXIT_CONFIG, "%s", qc_engine_errmsg(d.engine));
 	if (privs_drop(qc_config_get(d.config, "user"), err, sizeof(err)) < 0)
 		msg_fatal(EXIT_CONFIG, "%s", err);
-	if (workers_launch(d.workers, err, sizeof(err)) < 0)
-		msg_fatal(1, "%s", err);
+	lookup_events_to_log(&d);
+	if (qc_engine_start(d.engine) != QC_OK)
+		msg_fatal(1, "%s", qc_engine_errmsg(d.engine));
 	if (server_start(&d, fd, listen, err, sizeof(err)) < 0)
 		msg_fatal(1, "%s", err);
 	msg_info("starting: %s%s imap_url=%s imap_connections=%llu "

@@ -11,17 +11,13 @@
 #include <stdint.h>
 
 #include "quotachk.h"
-#include "cache.h"
 #include "loop.h"
 #include "reply.h"
 #include "request.h"
 #include "stats.h"
 
 struct conn;
-struct inflight;
-struct workers;
-struct lookup;
-struct txn_table;
+struct policyd;
 
 /*
  * One request, queued on its connection in arrival order.  Answers go
@@ -31,18 +27,15 @@ struct txn_table;
 struct request {
 	struct request *next;             /* the connection's FIFO */
 	struct conn *conn;
-	/* While waiting on a lookup (lookup.c links these): */
-	struct inflight *inflight;
-	struct request *wait_prev, *wait_next;
+	struct policyd *d;
+	qc_check_t *check;                /* the engine's; NULL if none */
 	char *recipient;                  /* as Postfix sent it; owned */
 	uint64_t size;
 	uint64_t recipient_count;         /* END-OF-MESSAGE: accepted ones */
 	uint64_t start_us;
 	enum policy_kind kind;
 	char instance[POLICY_INSTANCE_MAX];
-	char key[QC_MAILBOX_MAX];         /* the cache key, once known */
 	unsigned int counted;             /* mailboxes the message was counted on */
-	unsigned int in_window;           /* verdict inside the rounding window */
 	enum action_kind action;
 	int done;
 };
@@ -52,10 +45,8 @@ struct settings {
 	uint64_t imap_timeout_ms;
 	uint64_t idle_timeout_ms;
 	uint64_t cache_ttl_ms;
-	uint64_t cache_size;
 	uint64_t max_clients;
 	uint64_t imap_connections;
-	const char *recipient_delimiter;  /* points into the config */
 };
 
 struct listener {
@@ -68,10 +59,7 @@ struct policyd {
 	qc_config_t *config;
 	struct settings set;
 	struct loop *loop;
-	struct cache *cache;
-	struct txn_table *txns;           /* messages being sent (txn.h) */
-	struct lookup *lookup;
-	struct workers *workers;
+	qc_engine_t *engine;              /* pool, cache, accounting */
 	struct stats stats;
 	struct listener listener;         /* fd < 0 in spawn mode */
 	int listener_paused;

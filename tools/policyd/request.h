@@ -94,14 +94,4 @@ enum policy_kind policy_request_kind(const struct policy_request *req);
 /* A phrase for an error status, for log lines ("line longer than ..."). */
 const char *policy_status_text(enum policy_status status);
 
-/*
- * The cache key of a recipient: the local part cut at the first
- * character of delimiters (never to nothing, as Postfix does), the whole
- * address lower-cased.  "Bob+Tag@Example.TEST" -> "bob@example.test".
- * Returns -1 for an empty address, control or 8-bit bytes, or one that
- * does not fit key_size.
- */
-int policy_recipient_key(const char *recipient, const char *delimiters,
-			 char *key_r, size_t key_size);
-
 #endif

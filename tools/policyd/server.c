@@ -25,8 +25,6 @@
 #include "lookup.h"
 #include "reload.h"
 #include "server.h"
-#include "txn.h"
-#include "workers.h"
 
 #define PROG "quotachk-policyd"
 #define ACCEPT_BATCH 64
@@ -47,12 +45,10 @@ policyd_settings(const qc_config_t *config, struct settings *s)
 	    qc_config_get_number(config, "client_idle_timeout",
 				 &s->idle_timeout_ms) ||
 	    qc_config_get_number(config, "cache_ttl", &s->cache_ttl_ms) ||
-	    qc_config_get_number(config, "cache_size", &s->cache_size) ||
 	    qc_config_get_number(config, "max_clients", &s->max_clients) ||
 	    qc_config_get_number(config, "imap_connections",
 				 &s->imap_connections))
 		return -1;
-	s->recipient_delimiter = qc_config_get(config, "recipient_delimiter");
 	return 0;
 }
 
@@ -166,9 +162,9 @@ reload(struct policyd *d)
 	/* The file may be root's only: the descriptor kept from start-up
 	 * stands in for it while it is the same file. */
 	qc_config_set_password_fd(config, d->password_fd);
-	if (workers_prepare(d->workers, config, (unsigned int)
-			    set.imap_connections, err, sizeof(err)) < 0) {
-		msg_error("reload: %s; keeping the running configuration", err);
+	if (qc_engine_reconfigure(d->engine, config) != QC_OK) {
+		msg_error("reload: %s; keeping the running configuration",
+			  qc_engine_errmsg(d->engine));
 		qc_config_free(config);
 		return;
 	}
@@ -177,17 +173,12 @@ reload(struct policyd *d)
 			   qc_config_get(d->config, fixed[i])) != 0)
 			msg_warn("reload: %s changed; it takes a restart of "
 				 PROG " to apply", fixed[i]);
-	if (workers_launch(d->workers, err, sizeof(err)) < 0)
-		msg_error("reload: %s", err);
+	/* The engine uses the new one now: the old one can go. */
 	old = d->config;
 	d->config = config;
 	d->set = set;
 	qc_config_free(old);
 	log_open(PROG, server_log_mode(d->config, d->spawn_mode));
-	/* The server or the mapping may have changed: old answers go. */
-	cache_configure(d->cache, (size_t)set.cache_size, set.cache_ttl_ms);
-	cache_flush(d->cache);
-	lookup_new_config(d->lookup);
 	msg_info("reload: configuration reloaded (imap_url=%s "
 		 "imap_connections=%" PRIu64 " cache_ttl=%" PRIu64 "ms)",
 		 qc_config_get(d->config, "imap_url"), set.imap_connections,
@@ -204,7 +195,8 @@ stop(struct policyd *d, const char *why)
 		_exit(1);
 	}
 	msg_info("%s: stopping; answering the requests in hand (%u clients, "
-		 "%u lookups)", why, d->nconns, lookup_pending(d->lookup));
+		 "%" PRIu64 " lookups)", why, d->nconns,
+		 qc_engine_counter(d->engine, QC_COUNTER_PENDING));
 	d->stopping = 1;
 	close_listener(d);
 	conn_shutdown_all(d);
@@ -229,8 +221,10 @@ on_signal(void *context, unsigned int events)
 			stop(d, "SIGINT");
 			break;
 		case SIGUSR1:
-			stats_log(&d->stats, d->nconns,
-				  (unsigned long)cache_count(d->cache),
+			stats_from_engine(&d->stats, d->engine);
+			stats_log(&d->stats, d->nconns, (unsigned long)
+				  qc_engine_counter(d->engine,
+						    QC_COUNTER_CACHE_ENTRIES),
 				  loop_now_ms());
 			break;
 		}
@@ -240,8 +234,10 @@ on_signal(void *context, unsigned int events)
 static void
 on_results(void *context, unsigned int events)
 {
+	struct policyd *d = context;
+
 	(void)events;
-	lookup_results(context);
+	qc_engine_process(d->engine);
 }
 
 /* ---- life cycle ---- */
@@ -261,13 +257,7 @@ server_setup(struct policyd *d, char *err, size_t err_size)
 	sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
 	d->listener.fd = -1;
 	d->loop = loop_create();
-	d->cache = cache_create((size_t)d->set.cache_size,
-				d->set.cache_ttl_ms);
-	d->txns = txn_table_create(TXN_TABLE_MAX, TXN_TTL_MS);
-	d->lookup = lookup_create();
-	d->workers = workers_create();
-	if (sigfd < 0 || d->loop == NULL || d->cache == NULL ||
-	    d->txns == NULL || d->lookup == NULL || d->workers == NULL) {
+	if (sigfd < 0 || d->loop == NULL) {
 		snprintf(err, err_size, "cannot set up: %s", strerror(errno));
 		return -1;
 	}
@@ -280,7 +270,7 @@ server_start(struct policyd *d, int listen_fd, const char *listen_name,
 	     char *err, size_t err_size)
 {
 	if (loop_add(d->loop, &sig_watch, sigfd, LOOP_READ, on_signal, d) < 0 ||
-	    loop_add(d->loop, &results_watch, workers_fd(d->workers), LOOP_READ,
+	    loop_add(d->loop, &results_watch, qc_engine_fd(d->engine), LOOP_READ,
 		     on_results, d) < 0) {
 		snprintf(err, err_size, "epoll: %s", strerror(errno));
 		return -1;
@@ -314,8 +304,8 @@ server_run(struct policyd *d, int argc, char **argv)
 	server_argc = argc;
 	server_argv = argv;
 	while (!(d->stopping && d->nconns == 0)) {
-		int timeout = lookup_pending(d->lookup) > 0 || d->stopping ||
-			      listener_resume_ms != 0 ? 50 : 1000;
+		int timeout = d->stopping || listener_resume_ms != 0 ? 50 :
+			      1000;
 		uint64_t now;
 
 		if (loop_run_once(d->loop, timeout) < 0) {
@@ -323,7 +313,6 @@ server_run(struct policyd *d, int argc, char **argv)
 			return -1;
 		}
 		now = loop_now_ms();
-		lookup_tick(d, now);
 		conn_tick(d, now);
 		if (listener_resume_ms != 0 && now >= listener_resume_ms) {
 			listener_resume_ms = 0;
@@ -346,12 +335,10 @@ server_teardown(struct policyd *d)
 	unsigned int stuck;
 
 	close_listener(d);
-	stuck = workers_destroy(&d->workers, WORKER_STOP_WAIT_MS);
+	stuck = qc_engine_free(d->engine, WORKER_STOP_WAIT_MS);
+	d->engine = NULL;
 	if (stuck > 0)
 		msg_warn("%u IMAP lookups still hanging at exit", stuck);
-	lookup_destroy(&d->lookup);
-	cache_destroy(&d->cache);
-	txn_table_destroy(&d->txns);
 	loop_destroy(&d->loop);
 	if (sigfd >= 0)
 		close(sigfd);

@@ -61,6 +61,17 @@ stats_percentile(const struct stats *s, double q)
 }
 
 void
+stats_from_engine(struct stats *s, qc_engine_t *e)
+{
+	s->cache_hits = qc_engine_counter(e, QC_COUNTER_CACHE_HITS);
+	s->coalesced = qc_engine_counter(e, QC_COUNTER_COALESCED);
+	s->lookups = qc_engine_counter(e, QC_COUNTER_LOOKUPS);
+	s->imap_errors = qc_engine_counter(e, QC_COUNTER_IMAP_ERRORS);
+	s->timeouts = qc_engine_counter(e, QC_COUNTER_TIMEOUTS);
+	s->backoff_answers = qc_engine_counter(e, QC_COUNTER_BACKOFF_ANSWERS);
+}
+
+void
 stats_log(const struct stats *s, unsigned int connections_now,
 	  unsigned long cache_entries, uint64_t now_ms)
 {

@@ -33,6 +33,8 @@ struct stats {
 void stats_latency(struct stats *stats, uint64_t us);
 /* The upper bound, in microseconds, below which fraction q of answers fell. */
 uint64_t stats_percentile(const struct stats *stats, double q);
+/* Copy the engine's counters (cache hits, lookups, ...) into stats. */
+void stats_from_engine(struct stats *stats, qc_engine_t *engine);
 /* One key=value line at info level. */
 void stats_log(const struct stats *stats, unsigned int connections_now,
 	       unsigned long cache_entries, uint64_t now_ms);

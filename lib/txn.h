@@ -13,8 +13,8 @@
  * never comes back; it ages out (the table is bounded by count and age)
  * without ever being counted.
  *
- * Pure: no I/O, no clock (the caller passes "now"); the event loop owns
- * the table.
+ * Pure: no I/O, no clock (the caller passes "now"); the engine owns the
+ * table, under its lock.
  */
 #ifndef QC_POLICYD_TXN_H
 #define QC_POLICYD_TXN_H
@@ -22,7 +22,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "request.h"
 
 /* Postfix's own default smtpd_recipient_limit. */
 #define TXN_RECIPIENTS_MAX 1000
@@ -34,6 +33,8 @@
  */
 #define TXN_TABLE_MAX 65536
 #define TXN_TTL_MS (3600 * 1000)
+/* Longest message id kept, with its NUL (Postfix's are about 25). */
+#define TXN_INSTANCE_MAX 64
 
 struct txn {
 	char **keys;                          /* mailboxes to count; owned */

@@ -5,7 +5,7 @@
  * tests can walk time.  Bounded by max_entries (the oldest entry goes
  * first: every entry has the same TTL, so the oldest expires first too).
  * Only answers are cached (limits found, no quota, no such mailbox),
- * never errors.  Single-threaded: the event loop owns it.
+ * never errors.  Single-threaded: the engine owns it, under its lock.
  *
  * Accounting: an entry holds the server's own figures and, apart from
  * them, what was counted since (messages Postfix accepted at
@@ -72,6 +72,16 @@ int cache_put(struct cache *cache, const char *key, int error,
  */
 int cache_charge(struct cache *cache, const char *key, uint64_t size,
 		 uint64_t now_ms);
+
+/*
+ * The cache key of a recipient: the local part cut at the first
+ * character of delimiters (never to nothing, as Postfix does), the whole
+ * address lower-cased.  "Bob+Tag@Example.TEST" -> "bob@example.test".
+ * Returns -1 for an empty address, control or 8-bit bytes, or one that
+ * does not fit key_size.
+ */
+int cache_key(const char *recipient, const char *delimiters, char *key_r,
+	      size_t key_size);
 
 /* The figures a decision sees: the server's plus what was counted. */
 void cache_value_quota(const struct cache_value *value,

@@ -74,7 +74,7 @@ struct entry {
 	uint64_t hash;
 	uint64_t expires_ms;
 	struct txn txn;
-	char instance[POLICY_INSTANCE_MAX];
+	char instance[TXN_INSTANCE_MAX];
 };
 
 struct txn_table {
@@ -170,7 +170,7 @@ txn_table_get(struct txn_table *t, const char *instance, int create,
 	uint64_t hash;
 	struct entry *e;
 
-	if (len == 0 || len >= POLICY_INSTANCE_MAX)
+	if (len == 0 || len >= TXN_INSTANCE_MAX)
 		return NULL;
 	/* Messages abandoned by RSET or QUIT go here, oldest first. */
 	while (t->oldest != NULL && t->oldest->expires_ms <= now_ms)
