@@ -64,5 +64,7 @@ echo "# figures: decisions=$(field decisions "$out") unanswered=$(field unanswer
 grep -q 'IMAP lookups fail' "$TMP/policyd.log" &&
 	fail "the daemon reported failing lookups: $(grep -m3 'IMAP lookups fail' "$TMP/policyd.log")" ||
 	pass "no failing lookups in the daemon log"
+bad=$(grep -E 'Sanitizer|runtime error|panic|fatal' "$TMP/policyd.log" | head -3)
+expect_eq "daemon log: no sanitizer report, panic or fatal" "$bad" ""
 echo "# total $(qc_elapsed "$t0")s"
 qc_summary

@@ -141,6 +141,7 @@ run_case "[fe1 restarted] fe1 alone" 0 "$FE1" alice@example.test
 kill -KILL $(node_pids fe1)
 sleep 0.2
 run_case "[fe1 SIGKILLed] bob" 1 "$FE1,$FE2" bob@example.test
+fast "[fe1 SIGKILLed] within imap_timeout" 3
 run_case "[fe1 SIGKILLed] unknown" 2 "$FE1,$FE2" nosuch@example.test
 
 bash "$QC_SERVERS/murder.sh" start-node "$D" fe1 >/dev/null 2>&1 || fail "restart fe1"
