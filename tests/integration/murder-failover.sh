@@ -6,8 +6,9 @@
 #   - during the whole run no request is unanswered, no answer is wrong
 #     (action_error is not DUNNO here, so an error cannot pass for a right
 #     answer), none is later than imap_timeout + 1 s;
-#   - once fe1 is back the daemon uses it again, without a restart.
-# Prints "# figures: unanswered= wrong= max_ms= ...".
+#   - once fe1 is back the daemon uses it again, without a restart;
+#   - then fe1 hung (SIGSTOP) for 4 s of load: the same checks.
+# Prints "# figures [PHASE]: unanswered= wrong= max_ms= ...".
 # Runs with QC_INTEGRATION=1 as root; about 25 s.
 . "$(dirname "$0")/testlib.sh"
 qc_require_servers
@@ -49,18 +50,37 @@ for ((i = 0; i < 120; i++)); do
 	sleep 0.1
 done
 wait "$load_pid"
-out=$TMP/failover.load
-for k in unanswered wrong closed late; do
-	expect_eq "[fe1 killed and restarted] $k" "$(field "$k" "$out")" 0
-done
-max_us=$(field max_us "$out")
-[ -n "$max_us" ] || fail "no summary from the load generator: $(cat "$out" "$out.err")"
+# check_load NAME: the load generator's verdict on a phase, and its figures.
+check_load() {
+	local out=$TMP/$1.load max_us k
+	for k in unanswered wrong closed late; do
+		expect_eq "[$1] $k" "$(field "$k" "$out")" 0
+	done
+	max_us=$(field max_us "$out")
+	[ -n "$max_us" ] || fail "[$1] no summary from the load generator: $(cat "$out" "$out.err")"
+	echo "# figures [$1]: decisions=$(field decisions "$out") unanswered=$(field unanswered "$out")" \
+		"wrong=$(field wrong "$out") max_ms=$(awk -v u="${max_us:-0}" 'BEGIN { printf "%.0f", u / 1000 }')" \
+		"p99_ms=$(awk -v u="$(field p99_us "$out")" 'BEGIN { printf "%.1f", u / 1000 }')"
+}
+check_load failover
 [ "$returned" != never ] && pass "the daemon uses fe1 again ${returned}s after its restart" ||
 	fail "the daemon does not use fe1 again within 12 s of its restart"
-echo "# figures: decisions=$(field decisions "$out") unanswered=$(field unanswered "$out")" \
-	"wrong=$(field wrong "$out") max_ms=$(awk -v u="${max_us:-0}" 'BEGIN { printf "%.0f", u / 1000 }')" \
-	"p99_ms=$(awk -v u="$(field p99_us "$out")" 'BEGIN { printf "%.1f", u / 1000 }')" \
-	"fe1_used_again_after_s=$returned"
+echo "# figures: fe1_used_again_after_s=$returned"
+
+# fe1 hung (SIGSTOP: connections accepted, nothing answered) for 4 s of an
+# 8 s load: lookups on fe1 give up after half of imap_timeout and go on
+# through fe2.
+"$LOAD" -p "$PD_PORT" -c 16 -w 4 -d 8 -L 3000 -D 10 -f "$TMP/rcpts" \
+	>"$TMP/hung.load" 2>"$TMP/hung.load.err" &
+load_pid=$!
+sleep 2
+FROZEN=$(node_pids fe1)
+kill -STOP $FROZEN
+sleep 4
+kill -CONT $FROZEN
+FROZEN=
+wait "$load_pid"
+check_load hung
 grep -q 'IMAP lookups fail' "$TMP/policyd.log" &&
 	fail "the daemon reported failing lookups: $(grep -m3 'IMAP lookups fail' "$TMP/policyd.log")" ||
 	pass "no failing lookups in the daemon log"
