@@ -391,10 +391,12 @@ QC_EXPORT int qc_client_separator(qc_client_t *client, char *separator_r);
 /*
  * imap_url may list several servers (e.g. Cyrus Murder frontends).  A
  * client tries them in list order starting at its preferred one, all
- * within imap_timeout; one that fails (no connection, no login, lost
- * connection) is skipped for a backoff of 1 s doubling up to 10 s, and a
- * client that had to move comes back to its preferred server once that
- * backoff has passed.  Answers, "no such mailbox" and other tagged NO
+ * within imap_timeout, each attempt getting an equal share of the time
+ * left (so a server that accepts but never answers leaves time for the
+ * next); one that fails (no connection, no login, lost connection, no
+ * answer in its share) is skipped for a backoff of 1 s doubling up to
+ * 10 s, and a client that had to move comes back to its preferred server
+ * once that backoff has passed.  Answers, "no such mailbox" and other tagged NO
  * responses included, never make it try another server.
  *
  * qc_client_prefer_url() sets the preferred one: index modulo the number

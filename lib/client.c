@@ -7,7 +7,8 @@
  * login; the connection is then replaced when the identity changes.  A
  * connection found closed (idle autologout) is reopened once,
  * transparently; any other failure closes it, so the next query starts in
- * a known state.
+ * a known state.  With several imap_url servers a failure of one moves
+ * the lookup on to the next (failover.c decides the order).
  */
 #include <stdio.h>
 #include <stdlib.h>

@@ -132,6 +132,10 @@ run_case "[fe1, fe2 both up] alice" 0 "$FE1, $FE2" alice@example.test
 bash "$QC_SERVERS/murder.sh" stop-node "$D" fe1 >/dev/null 2>&1 || fail "stop fe1"
 run_case "[fe1 stopped] fe1 alone: could not tell" 3 "$FE1" alice@example.test
 fixtures "$FE1, $FE2" "[fe1 stopped, imap_url=fe1, fe2]"
+json=$("$R" "${base[@]}" --imap_url="$FE1, $FE2" --format=json)
+expect_eq "[fe1 stopped] report through fe2: exit" "$?" 0
+expect_eq "[fe1 stopped] report: every mailbox" \
+	"$(python3 -c 'import json,sys; print(len(json.loads(sys.argv[1])["mailboxes"]))' "$json")" 6
 run_case "[fe1 stopped] space separated" 1 "$FE1 $FE2" bob@example.test
 fast "[fe1 stopped] refused fe1 costs no time" 1
 expect_eq "[fe1 stopped] no error reported" "$(json_get "$out" error)" null
@@ -141,6 +145,7 @@ run_case "[fe1 restarted] fe1 alone" 0 "$FE1" alice@example.test
 kill -KILL $(node_pids fe1)
 sleep 0.2
 run_case "[fe1 SIGKILLed] bob" 1 "$FE1,$FE2" bob@example.test
+fast "[fe1 SIGKILLed] within imap_timeout" 3
 run_case "[fe1 SIGKILLed] unknown" 2 "$FE1,$FE2" nosuch@example.test
 
 bash "$QC_SERVERS/murder.sh" start-node "$D" fe1 >/dev/null 2>&1 || fail "restart fe1"
