@@ -85,6 +85,8 @@ static const struct key_def keys[] = {
 	 "action when the quota cannot be told (fail open)", 0},
 	{"listen", T_LISTEN, "", 0, 0,
 	 "inet:HOST:PORT or unix:PATH (empty: one client on stdin/stdout)", 0},
+	{"milter_socket", T_STRING, "", 0, 0,
+	 "quotachk-milter's socket: inet:PORT@HOST or unix:PATH", 0},
 	{"listen_mode", T_MODE, "0660", 0, 07777,
 	 "permissions of a unix listen socket (octal)", 0},
 	{"listen_group", T_STRING, "", 0, 0,

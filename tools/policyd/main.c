@@ -28,25 +28,6 @@
 #define PROG "quotachk-policyd"
 
 /*
- * The password file, opened with the privileges we start with (root,
- * under the shipped systemd unit) and kept for the daemon's life: after
- * the drop to user, a root-only file cannot be opened again, and every
- * reload would fail.  The library reads it only when it cannot open the
- * file itself (see qc_config_set_password_fd).  -1 when it cannot be
- * opened: qc_engine_new() reports why.
- */
-static int
-keep_password_fd(qc_config_t *config)
-{
-	int fd = open(qc_config_get(config, "imap_password_file"),
-		      O_RDONLY | O_CLOEXEC | O_NOCTTY);
-
-	if (fd >= 0)
-		qc_config_set_password_fd(config, fd);
-	return fd;
-}
-
-/*
  * listen_group as a gid (-1: leave the socket's group alone), or -2 with
  * err filled when there is no such group.
  */
@@ -132,7 +113,7 @@ main(int argc, char **argv)
 			msg_fatal(1, "%s", err);
 		warn_socket_access(listen, mode, gid);
 	}
-	d.password_fd = keep_password_fd(d.config);
+	d.password_fd = privs_keep_password_fd(d.config);
 	/* The engine reads the password now, as root; its threads start
 	 * once root is dropped. */
 	if (qc_engine_new(d.config, &d.engine) != QC_OK)

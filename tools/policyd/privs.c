@@ -4,6 +4,7 @@
  * path must not become a root compromise.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
 #include <stdio.h>
@@ -63,4 +64,15 @@ privs_drop(const char *user, char *err, size_t err_size)
 		return -1;
 	}
 	return 0;
+}
+
+int
+privs_keep_password_fd(qc_config_t *config)
+{
+	int fd = open(qc_config_get(config, "imap_password_file"),
+		      O_RDONLY | O_CLOEXEC | O_NOCTTY);
+
+	if (fd >= 0)
+		qc_config_set_password_fd(config, fd);
+	return fd;
 }
