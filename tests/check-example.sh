@@ -14,6 +14,8 @@ export PKG_CONFIG_SYSROOT_DIR="$dest" PKG_CONFIG_PATH="$pcdir"
 flags=$(pkg-config --cflags --libs quotachk)
 ${CC:-cc} -Wall -Wextra -Werror -o "$dest/quota-check" \
 	"$top_src/examples/quota-check.c" $flags
+${CC:-cc} -Wall -Wextra -Werror -o "$dest/engine-threads" \
+	"$top_src/examples/engine-threads.c" $flags -lpthread
 # With a sysroot set, pkg-config already prefixes libdir with it.
 libdir=$(pkg-config --variable=libdir quotachk)
 out=$(LD_LIBRARY_PATH="$libdir" "$dest/quota-check")
