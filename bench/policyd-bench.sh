@@ -11,7 +11,12 @@
 #   (d) cache on, 8 client connections                      (p99 <= 1 ms);
 #   (e) Dovecot's own quota-status service with the same 1,000 users at
 #       64 connections, and the ratio (c)/(e)               (>= 25 x);
-#   (f) daemon RSS with 1,000 idle client connections       (<= 16 MiB).
+#   (f) daemon RSS with 1,000 idle client connections       (<= 16 MiB);
+#   (g) quotachk-milter (the same engine) with cache_ttl = 0, 64 milter
+#       connections, and its ratio to (b);
+#   (h), (i) the milter with the cache on, 64 and 8 connections, next to
+#       (c) and (d).  bench/milter-load speaks the MTA's side of the
+#       milter protocol, one RCPT in flight per connection.
 #
 # Every figure is the median of ROUNDS rounds; the measurements of one
 # round are taken one after the other, so none competes with another.
@@ -36,6 +41,8 @@ servers=$top/tests/servers
 policyd=$build/tools/quotachk-policyd
 load=$build/bench/policy-load
 raw=$build/bench/raw-ceiling
+milter=$build/tools/quotachk-milter
+mload=$build/bench/milter-load
 
 QC_LOG_NAME=policyd-bench
 . "$servers/lib.sh"
@@ -112,6 +119,42 @@ start_policyd() {
 	wait_listen "$PD_PORT" 10 || { cat "$dir/$name.log" >&2; qc_die "$name: daemon not listening"; }
 }
 
+# start_milter NAME CACHE_TTL: quotachk-milter on a free port; sets
+# M_PORT and M_PID (stopped with stop_policyd).
+start_milter() {
+	local name=$1 ttl=$2
+	M_PORT=$(free_port)
+	cat >"$dir/$name.conf" <<-EOF
+	imap_url = imap://127.0.0.1:$CYRUS_PORT/
+	imap_tls = none
+	imap_user = $CYRUS_ADMIN
+	imap_password_file = $CYRUS_PASSWORD_FILE
+	mailbox_format = user$CYRUS_SEP%u
+	imap_connections = $imap_conns
+	cache_ttl = $ttl
+	action_error = DEFER_IF_PERMIT bench: lookup failed
+	milter_socket = inet:$M_PORT@127.0.0.1
+	user = nobody
+	log = stderr
+	EOF
+	"$milter" -c "$dir/$name.conf" 2>"$dir/$name.log" &
+	M_PID=$!
+	PD_PIDS+=("$M_PID")
+	wait_listen "$M_PORT" 10 || { cat "$dir/$name.log" >&2; qc_die "$name: milter not listening"; }
+}
+
+# run_mload NAME PORT CONNS: one milter-load run; every user fits, so
+# anything but "continue" makes the figure suspect.
+run_mload() {
+	local name=$1 port=$2 conns=$3 out
+	out=$("$mload" -p "$port" -c "$conns" -d "$secs" -f "$dir/rcpts.txt") ||
+		qc_die "$name: milter-load failed: $out"
+	echo "$out" >>"$dir/$name.out"
+	grep -Eq ' (refused|other|closed)=[1-9]' <<<"$out" &&
+		echo "# warning: $name: not only continue answers: $out" >&2
+	return 0
+}
+
 stop_policyd() {
 	local p=$1
 	kill -0 "$p" 2>/dev/null || return 0
@@ -182,6 +225,16 @@ pid_cache=$PD_PID
 "$load" -p "$pd_cache" -c 8 -d 3 -f "$dir/rcpts.txt" >/dev/null ||
 	qc_die "cache warm-up failed"
 warm_misses=$(grep -c 'cached=no' "$dir/cache.log")
+have_milter=0
+if [[ -x $milter && -x $mload ]]; then
+	have_milter=1
+	start_milter mnocache 0
+	m_nocache=$M_PORT
+	start_milter mcache 600s
+	m_cache=$M_PORT
+	"$mload" -p "$m_cache" -c 8 -d 3 -f "$dir/rcpts.txt" >/dev/null ||
+		qc_die "milter cache warm-up failed"
+fi
 
 # ---- the rounds --------------------------------------------------------------
 
@@ -192,6 +245,11 @@ for ((r = 1; r <= rounds; r++)); do
 	run_load nocache64 "$pd_nocache" 64
 	run_load cache64 "$pd_cache" 64
 	run_load cache8 "$pd_cache" 8
+	if ((have_milter)); then
+		run_mload mnocache64 "$m_nocache" 64
+		run_mload mcache64 "$m_cache" 64
+		run_mload mcache8 "$m_cache" 8
+	fi
 done
 late_misses=$(( $(grep -c 'cached=no' "$dir/cache.log") - warm_misses ))
 
@@ -273,6 +331,18 @@ printf '%-44s %9s %8s %8s %9s  %-22s %s\n' "(e) Dovecot quota-status, 64 conns" 
 	"${ce_ratio}x" "(c) >= 25 x (e)" "$(verdict "$ce_ratio >= 25")"
 printf '%-44s %9s %8s %8s %9s  %-22s %s\n' "(f) policyd RSS, 1,000 idle clients" "${rss_mib} MiB" - - - "<= 16 MiB" \
 	"$(verdict "$rss_idle <= 16384")"
+if ((have_milter)); then
+	g_rate=$(med mnocache64 rate); h_rate=$(med mcache64 rate); i_rate=$(med mcache8 rate)
+	printf '%-44s %9s %8s %8s %9s  %-22s %s\n' "(g) milter cache off, 64 conns" "$g_rate" \
+		"$(ms "$(med mnocache64 p50_us)")" "$(ms "$(med mnocache64 p99_us)")" \
+		"$(ratio "$g_rate" "$b_rate")x(b)" - -
+	printf '%-44s %9s %8s %8s %9s  %-22s %s\n' "(h) milter cache on, 64 conns" "$h_rate" \
+		"$(ms "$(med mcache64 p50_us)")" "$(ms "$(med mcache64 p99_us)")" \
+		"$(ratio "$h_rate" "$c_rate")x(c)" - -
+	printf '%-44s %9s %8s %8s %9s  %-22s %s\n' "(i) milter cache on, 8 conns" "$i_rate" \
+		"$(ms "$(med mcache8 p50_us)")" "$(ms "$(med mcache8 p99_us)")" \
+		"$(ratio "$i_rate" "$d_rate")x(d)" - -
+fi
 echo
 echo "RSS before the idle clients $(awk -v k="$rss_before" 'BEGIN { printf "%.1f", k / 1024 }') MiB" \
 	"(warm cache of $users entries), open fds $fds_before -> $fds_idle with them"
