@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cache.h"
 #include "policyd/request.h"
 
 #define MAX_REQS 64          /* requests compared per input */
@@ -64,7 +65,7 @@ check_key(const char *recipient)
 
 	for (size_t d = 0; d < sizeof(delims) / sizeof(delims[0]); d++) {
 		memset(key, 'X', sizeof(key));
-		if (policy_recipient_key(recipient, delims[d], key,
+		if (cache_key(recipient, delims[d], key,
 					 sizeof(key)) < 0)
 			continue;
 		if (memchr(key, '\0', sizeof(key)) == NULL)
