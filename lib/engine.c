@@ -49,22 +49,35 @@ engine_now_ms(void)
 
 /* ---- settings ---- */
 
+struct settings {
+	uint64_t timeout_ms, nconnections, cache_ttl_ms, cache_size;
+	char delimiters[32];
+};
+
 static int
-read_settings(qc_engine_t *e, const qc_config_t *config, uint64_t *ttl_r,
-	      uint64_t *size_r)
+read_settings(qc_engine_t *e, const qc_config_t *config, struct settings *s)
 {
-	if (qc_config_get_number(config, "imap_timeout", &e->timeout_ms) ||
+	if (qc_config_get_number(config, "imap_timeout", &s->timeout_ms) ||
 	    qc_config_get_number(config, "imap_connections",
-				 &e->nconnections) ||
-	    qc_config_get_number(config, "cache_ttl", ttl_r) ||
-	    qc_config_get_number(config, "cache_size", size_r)) {
+				 &s->nconnections) ||
+	    qc_config_get_number(config, "cache_ttl", &s->cache_ttl_ms) ||
+	    qc_config_get_number(config, "cache_size", &s->cache_size)) {
 		qc_errmsg_set(e->errmsg, "cannot read the engine's numbers "
 			      "from the configuration");
 		return QC_ERR_CONFIG;
 	}
-	qc_strlcpy(e->delimiters, qc_config_get(config, "recipient_delimiter"),
-		   sizeof(e->delimiters));
+	qc_strlcpy(s->delimiters, qc_config_get(config, "recipient_delimiter"),
+		   sizeof(s->delimiters));
 	return QC_OK;
+}
+
+/* Lock held (or no thread started yet). */
+static void
+apply_settings(qc_engine_t *e, const struct settings *s)
+{
+	e->timeout_ms = s->timeout_ms;
+	e->nconnections = s->nconnections;
+	memcpy(e->delimiters, s->delimiters, sizeof(e->delimiters));
 }
 
 /* ---- answering a check (lock held) ---- */
@@ -780,7 +793,7 @@ int
 qc_engine_new(const qc_config_t *config, qc_engine_t **engine_r)
 {
 	qc_engine_t *e;
-	uint64_t ttl, size;
+	struct settings set;
 	int ret;
 
 	if (engine_r == NULL)
@@ -796,11 +809,12 @@ qc_engine_new(const qc_config_t *config, qc_engine_t **engine_r)
 	init_cond_monotonic(&e->gone);
 	*engine_r = e;
 	e->config = config;
-	ret = read_settings(e, config, &ttl, &size);
+	ret = read_settings(e, config, &set);
 	if (ret != QC_OK)
 		return ret;
+	apply_settings(e, &set);
 	e->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	e->cache = cache_create((size_t)size, ttl);
+	e->cache = cache_create((size_t)set.cache_size, set.cache_ttl_ms);
 	e->txns = txn_table_create(TXN_TABLE_MAX, TXN_TTL_MS);
 	if (e->efd < 0 || e->cache == NULL || e->txns == NULL) {
 		qc_errmsg_set(e->errmsg, "cannot set up the engine: %s",
@@ -834,28 +848,23 @@ qc_engine_start(qc_engine_t *e)
 int
 qc_engine_reconfigure(qc_engine_t *e, const qc_config_t *config)
 {
-	uint64_t ttl, size, timeout = e->timeout_ms, n = e->nconnections;
-	char delimiters[sizeof(e->delimiters)];
+	struct settings set;
 	int ret;
 
 	if (e == NULL || config == NULL)
 		return QC_ERR_INVALID;
-	memcpy(delimiters, e->delimiters, sizeof(delimiters));
-	ret = read_settings(e, config, &ttl, &size);
+	/* All or nothing: nothing changes before the new clients exist. */
+	ret = read_settings(e, config, &set);
 	if (ret == QC_OK)
-		ret = pool_prepare(e, config, (unsigned int)e->nconnections);
-	if (ret != QC_OK) {
-		/* All or nothing: the running settings stay. */
-		e->timeout_ms = timeout;
-		e->nconnections = n;
-		memcpy(e->delimiters, delimiters, sizeof(delimiters));
+		ret = pool_prepare(e, config, (unsigned int)set.nconnections);
+	if (ret != QC_OK)
 		return ret;
-	}
 	pthread_mutex_lock(&e->lock);
 	e->config = config;
+	apply_settings(e, &set);
 	/* The server or the mapping may have changed: old answers go, and
 	 * lookups started before now answer but are not cached. */
-	cache_configure(e->cache, (size_t)size, ttl);
+	cache_configure(e->cache, (size_t)set.cache_size, set.cache_ttl_ms);
 	cache_flush(e->cache);
 	memset(&e->backoff, 0, sizeof(e->backoff));
 	e->stale_up_to = e->next_job_id;
