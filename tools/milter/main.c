@@ -23,6 +23,7 @@
 #include <unistd.h>
 #include <sys/stat.h>
 
+#include "decision.h"
 #include "log.h"
 #include "milter.h"
 #include "options.h"
@@ -53,48 +54,20 @@ milter_action(enum action_kind kind, char *out, size_t size)
 	pthread_rwlock_unlock(&config_lock);
 }
 
-static void
-usage_text(const struct qc_usage *u, int used, char *out, size_t size)
-{
-	if (u == NULL || !u->limited)
-		snprintf(out, size, "-");
-	else
-		snprintf(out, size, "%" PRIu64, used ? u->used : u->limit);
-}
-
 void
 milter_log_decision(const char *recipient, const qc_check_t *check, int error,
 		    uint64_t size, const char *action)
 {
-	struct qc_usage storage, messages;
-	uint64_t since = 0;
-	int usage = check != NULL &&
-		    qc_check_usage(check, &storage, &messages, &since) == QC_OK;
-	char rcpt[256], mbox[256], used[24], limit[24], err[400] = "";
-	char text[320];
-	uint64_t us = check != NULL ? qc_check_elapsed_us(check) : 0;
-	const char *mailbox = check != NULL ? qc_check_mailbox(check) : "";
-	enum qc_source source = check != NULL ? qc_check_source(check) :
-				QC_SOURCE_NONE;
+	struct decision line = {
+		.recipient = recipient, .check = check, .error = error,
+		.verdict = check != NULL ? qc_check_verdict(check) :
+			   QC_VERDICT_FITS,
+		.errmsg = check != NULL ? qc_check_errmsg(check) : NULL,
+		.size = size, .extra = "", .action = action,
+		.us = check != NULL ? qc_check_elapsed_us(check) : 0,
+	};
 
-	usage_text(usage ? &storage : NULL, 1, used, sizeof(used));
-	usage_text(usage ? &storage : NULL, 0, limit, sizeof(limit));
-	if (error != QC_OK)
-		snprintf(err, sizeof(err), " error=%s detail=\"%s\"",
-			 qc_error_name(error), log_sanitize(check != NULL &&
-			 qc_check_errmsg(check)[0] ? qc_check_errmsg(check) :
-			 qc_strerror(error), text, sizeof(text), 1));
-	msg_info("recipient=%s mailbox=%s used=%s limit=%s size=%" PRIu64
-		 " verdict=%s action=\"%s\" cached=%s ms=%" PRIu64 ".%03"
-		 PRIu64 "%s%s",
-		 log_sanitize(recipient, rcpt, sizeof(rcpt), 0),
-		 mailbox[0] ? log_sanitize(mailbox, mbox, sizeof(mbox), 0) :
-		 "-", used, limit, size, error != QC_OK ? "error" :
-		 qc_verdict_name(qc_check_verdict(check)), action,
-		 source == QC_SOURCE_CACHE ? "yes" : source ==
-		 QC_SOURCE_COALESCED ? "coalesced" : "no", us / 1000, us % 1000,
-		 err, check != NULL && (qc_check_flags(check) &
-		 QC_DECISION_IN_WINDOW) ? " window=yes" : "");
+	decision_log(&line);
 }
 
 static void

@@ -10,32 +10,11 @@
 #include <string.h>
 
 #include "conn.h"
+#include "decision.h"
 #include "log.h"
 #include "lookup.h"
 
 /* ---- the decision: log line, counters, hand over to the connection ---- */
-
-static void
-usage_text(const struct qc_usage *u, int used, char *out, size_t size)
-{
-	if (u == NULL || !u->limited)
-		snprintf(out, size, "-");
-	else
-		snprintf(out, size, "%" PRIu64, used ? u->used : u->limit);
-}
-
-static const char *
-source_text(enum qc_source source)
-{
-	switch (source) {
-	case QC_SOURCE_CACHE:
-		return "yes";
-	case QC_SOURCE_COALESCED:
-		return "coalesced";
-	default:
-		return "no";
-	}
-}
 
 /*
  * r is answered: error and verdict as the engine (or the daemon itself,
@@ -48,14 +27,13 @@ finish(struct policyd *d, struct request *r, const qc_check_t *check,
 {
 	enum action_kind action = reply_action_for(error, verdict);
 	const char *action_text = reply_action_text(d->config, action);
-	uint64_t us = loop_now_us() - r->start_us, counted_bytes = 0;
-	char rcpt[256], mbox[256], used[24], limit[24], msgs[48] = "";
-	char err[400] = "", text[320], eom[80] = "", since[48] = "";
-	struct qc_usage storage, messages;
-	int usage = check != NULL &&
-		    qc_check_usage(check, &storage, &messages,
-				   &counted_bytes) == QC_OK;
-	const char *mailbox = check != NULL ? qc_check_mailbox(check) : "";
+	uint64_t us = loop_now_us() - r->start_us;
+	char eom[80] = "";
+	struct decision line = {
+		.recipient = r->recipient, .check = check, .error = error,
+		.verdict = verdict, .errmsg = errmsg, .size = r->size,
+		.extra = eom, .action = action_text, .us = us,
+	};
 
 	if (r->kind == POLICY_CHECK && check != NULL &&
 	    !reply_action_refuses(action_text) &&
@@ -71,36 +49,11 @@ finish(struct policyd *d, struct request *r, const qc_check_t *check,
 	else
 		d->stats.verdicts[verdict]++;
 	stats_latency(&d->stats, us);
-
-	usage_text(usage ? &storage : NULL, 1, used, sizeof(used));
-	usage_text(usage ? &storage : NULL, 0, limit, sizeof(limit));
-	if (usage && messages.limited)
-		snprintf(msgs, sizeof(msgs), " messages=%" PRIu64 "/%" PRIu64,
-			 messages.used, messages.limit);
-	if (counted_bytes > 0)
-		snprintf(since, sizeof(since), " accepted_since=%" PRIu64,
-			 counted_bytes);
 	if (r->kind == POLICY_CHECK_COMMIT || r->kind == POLICY_COMMIT)
 		snprintf(eom, sizeof(eom), " state=END-OF-MESSAGE "
 			 "recipients=%" PRIu64 " counted=%u",
 			 r->recipient_count, r->counted);
-	if (error != QC_OK)
-		snprintf(err, sizeof(err), " error=%s detail=\"%s\"",
-			 qc_error_name(error), log_sanitize(errmsg != NULL &&
-			 errmsg[0] ? errmsg : qc_strerror(error), text,
-			 sizeof(text), 1));
-	msg_info("recipient=%s mailbox=%s used=%s limit=%s%s%s size=%" PRIu64
-		 "%s verdict=%s action=\"%s\" cached=%s ms=%" PRIu64 ".%03"
-		 PRIu64 "%s%s",
-		 log_sanitize(r->recipient != NULL ? r->recipient : "",
-			      rcpt, sizeof(rcpt), 0),
-		 mailbox[0] ? log_sanitize(mailbox, mbox, sizeof(mbox), 0) :
-		 "-", used, limit, msgs, since, r->size, eom,
-		 error != QC_OK ? "error" : qc_verdict_name(verdict),
-		 action_text, check != NULL ?
-		 source_text(qc_check_source(check)) : "no", us / 1000,
-		 us % 1000, err, check != NULL && (qc_check_flags(check) &
-		 QC_DECISION_IN_WINDOW) ? " window=yes" : "");
+	decision_log(&line);
 	conn_request_done(r);
 }
 
