@@ -37,6 +37,7 @@ PACKAGES=(
     libcurl4-openssl-dev libjson-c-dev libcriterion-dev
     autoconf automake libtool pkg-config make gcc python3
     valgrind clang libclang-rt-14-dev procps
+    debhelper lintian       # debian-packages.sh (dpkg-dev comes with debhelper)
 )
 
 # missing_packages: print the PACKAGES that are not fully installed.
