@@ -25,6 +25,11 @@ for tool in dpkg-buildpackage dh lintian apt-get; do
 	command -v "$tool" >/dev/null ||
 		{ echo "FAIL - $tool missing (tests/servers/install-deps.sh installs it)"; exit 1; }
 done
+T_START=$(qc_now)
+# One run at a time on this machine (other checkouts run this test too):
+# they would install and purge the same packages under each other.
+exec {lock}>/run/lock/quotachk-debian-packages.lock
+flock -w 900 "$lock" || { echo "FAIL - another debian-packages.sh holds the lock"; exit 1; }
 # A package already here (even just its conffiles) would be purged by this
 # test: that is the machine's owner's, or a previous run left it.
 # same_lines WHAT GOT EXPECTED: two lists, a diff when they differ.
@@ -340,4 +345,5 @@ remove_user
 getent passwd quotachk >/dev/null && [ "$user_existed" = no ] &&
 	fail "quotachk user still there"
 
+echo "# $(qc_elapsed "$T_START") s in all"
 qc_summary
