@@ -11,7 +11,7 @@
 # (debian/quotachk.postrm), is removed when this test created it.  The
 # build happens in a temporary copy, never in the checkout (make check and
 # run-all.sh build from it).  Runs with QC_INTEGRATION=1 as root
-# (testlib.sh); about a minute, most of it dpkg-buildpackage.
+# (testlib.sh); about 25 s on 2 cores, half of it dpkg-buildpackage.
 . "$(dirname "$0")/testlib.sh"
 qc_require_servers
 QC_LOG_NAME=debian-packages
@@ -21,17 +21,6 @@ PKGS=(quotachk libquotachk-dev libquotachk0)
 CONF=/etc/quotachk/quotachk.conf
 APT_OPTS=(-y -q -o DPkg::Lock::Timeout=300)
 
-for tool in dpkg-buildpackage dh lintian apt-get; do
-	command -v "$tool" >/dev/null ||
-		{ echo "FAIL - $tool missing (tests/servers/install-deps.sh installs it)"; exit 1; }
-done
-T_START=$(qc_now)
-# One run at a time on this machine (other checkouts run this test too):
-# they would install and purge the same packages under each other.
-exec {lock}>/run/lock/quotachk-debian-packages.lock
-flock -w 900 "$lock" || { echo "FAIL - another debian-packages.sh holds the lock"; exit 1; }
-# A package already here (even just its conffiles) would be purged by this
-# test: that is the machine's owner's, or a previous run left it.
 # same_lines WHAT GOT EXPECTED: two lists, a diff when they differ.
 same_lines() {
 	if [ "$2" = "$3" ]; then
@@ -47,6 +36,18 @@ pkg_state() {
 	s=$(dpkg-query -W -f='${db:Status-Abbrev}' "$1" 2>/dev/null | tr -d ' ')
 	case $s in "" | un) echo absent ;; *) echo "$s" ;; esac
 }
+
+for tool in dpkg-buildpackage dh lintian apt-get; do
+	command -v "$tool" >/dev/null ||
+		{ echo "FAIL - $tool missing (tests/servers/install-deps.sh installs it)"; exit 1; }
+done
+T_START=$(qc_now)
+# One run at a time on this machine (other checkouts run this test too):
+# they would install and purge the same packages under each other.
+exec {lock}>/run/lock/quotachk-debian-packages.lock
+flock -w 900 "$lock" || { echo "FAIL - another debian-packages.sh holds the lock"; exit 1; }
+# A package already here (even just its conffiles) would be purged by this
+# test: that is the machine's owner's, or a previous run left it.
 for p in "${PKGS[@]}"; do
 	if [ "$(pkg_state "$p")" != absent ]; then
 		echo "FAIL - $p is already known to dpkg ($(pkg_state "$p")); purge it first"
@@ -146,8 +147,8 @@ if (cd "$SRC" && env -u CC -u CFLAGS -u LDFLAGS -u CPPFLAGS -u MAKE \
 	dpkg-buildpackage -b -us -uc) >"$WORK/build.log" 2>&1; then
 	pass "dpkg-buildpackage -b -us -uc ($(qc_elapsed "$t0") s)"
 else
-	fail "dpkg-buildpackage failed:"
-	tail -n 40 "$WORK/build.log"
+	fail "dpkg-buildpackage failed ($WORK/build.log):"
+	grep -E -A12 '(^|: )error' "$WORK/build.log" | head -n 40 | sed 's/^/#   /'
 	exit 1
 fi
 same_lines "the checkout's debian/ unchanged by the build" \
@@ -297,11 +298,16 @@ if bash "$QC_SERVERS/cyrus.sh" start "$CYRUS_D" >"$WORK/cyrus.log" 2>&1; then
 	PD_PID=$!
 	for ((i = 0; i < 100; i++)); do
 		port_listening "$port" && grep -q starting "$WORK/policyd.log" && break
+		kill -0 "$PD_PID" 2>/dev/null || break
 		sleep 0.05
 	done
+	kill -0 "$PD_PID" 2>/dev/null ||
+		fail "daemon exited: $(tail -n 3 "$WORK/policyd.log")"
 	expect_eq "daemon runs as (user = quotachk from $CONF)" \
 		"$(ps -o user= -p "$PD_PID" 2>/dev/null)" quotachk
-	if runuser -u quotachk -- cat "$WORK/imap.pass" >/dev/null 2>&1; then
+	if ! getent passwd quotachk >/dev/null; then
+		fail "no quotachk user to try the password file as"
+	elif runuser -u quotachk -- cat "$WORK/imap.pass" >/dev/null 2>&1; then
 		fail "the quotachk user can read the root-only password file"
 	else
 		pass "the password file is root-only (root:root 0600)"
