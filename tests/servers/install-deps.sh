@@ -36,6 +36,7 @@ PACKAGES=(
     dovecot-core dovecot-imapd dovecot-lmtpd postfix swaks curl openssl
     libcurl4-openssl-dev libjson-c-dev libcriterion-dev
     autoconf automake libtool pkg-config make gcc python3
+    debhelper lintian       # debian-packages.sh (dpkg-dev comes with debhelper)
     valgrind clang libclang-rt-14-dev procps
     libmilter-dev miltertest
 )
