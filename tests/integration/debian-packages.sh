@@ -201,9 +201,13 @@ expect_eq "quotachk-policyd --help: exit" "$rc" 0
 expect_contains "quotachk-policyd --help: default config" "$out" "default: $CONF)"
 out=$(/usr/bin/quotachk-report --help 2>&1); rc=$?
 expect_eq "quotachk-report --help: exit" "$rc" 0
+out=$(/usr/sbin/quotachk-milter --help 2>&1); rc=$?
+expect_eq "quotachk-milter --help: exit" "$rc" 0
+expect_contains "quotachk-milter --help: default config" "$out" "default: $CONF)"
 help=$(/usr/bin/quotachk --help 2>&1)
 expect_contains "quotachk --help: default config" "$help" "default: $CONF)"
-for m in man1/quotachk.1 man1/quotachk-report.1 man5/quotachk.conf.5 man8/quotachk-policyd.8; do
+for m in man1/quotachk.1 man1/quotachk-report.1 man5/quotachk.conf.5 \
+	man8/quotachk-policyd.8 man8/quotachk-milter.8; do
 	[ -f "/usr/share/man/$m.gz" ] && pass "$m installed" || fail "$m missing"
 done
 expect_eq "man pages that name /etc/quotachk.conf, not $CONF" \
@@ -227,17 +231,19 @@ done < <(printf '%s\n' "$help" | sed -n '/^Every configuration key/,$p' |
 	fail "only $keys keys read from quotachk --help"
 expect_eq "$CONF: the daemon's user" "$(grep '^user' "$CONF")" "user = quotachk"
 
-# The unit: the package's config, not enabled before it is configured.
-unit=/lib/systemd/system/quotachk-policyd.service
-expect_contains "unit ExecStart" "$(grep '^ExecStart=' "$unit")" "-c $CONF"
-expect_eq "unit not enabled at installation" \
-	"$(find /etc/systemd/system -name quotachk-policyd.service | wc -l)" 0
-# Offline: the syntax, the binary and the man pages it names.
-if command -v systemd-analyze >/dev/null; then
-	out=$(systemd-analyze verify "$unit" 2>&1)
-	expect_eq "systemd-analyze verify $unit: exit" "$?" 0
-	[ -z "$out" ] || printf '%s\n' "$out" | sed 's/^/# /'
-fi
+# The units: the package's config, not enabled before it is configured.
+for d in policyd milter; do
+	unit=/lib/systemd/system/quotachk-$d.service
+	expect_contains "$unit ExecStart" "$(grep '^ExecStart=' "$unit")" "-c $CONF"
+	expect_eq "quotachk-$d.service not enabled at installation" \
+		"$(find /etc/systemd/system -name "quotachk-$d.service" | wc -l)" 0
+	# Offline: the syntax, the binary and the man pages it names.
+	if command -v systemd-analyze >/dev/null; then
+		out=$(systemd-analyze verify "$unit" 2>&1)
+		expect_eq "systemd-analyze verify $unit: exit" "$?" 0
+		[ -z "$out" ] || printf '%s\n' "$out" | sed 's/^/# /'
+	fi
+done
 
 # The user: a system account without home or shell, the postinst again
 # (as on an upgrade or dpkg-reconfigure) keeps it as it was.
