@@ -1,6 +1,7 @@
 #!/bin/bash
 # demo.sh - the README's "main job" command: on a fresh Debian 12 machine
-# (as root, or through sudo when run by another user) installs what is missing, builds quotachk from this checkout,
+# (as root, or through sudo when run by another user) installs what is
+# missing, builds quotachk from this checkout,
 # starts a private Cyrus IMAPd on loopback with sample mailboxes and shows
 # quotachk deciding for a roomy, a full and an unknown mailbox; then, when
 # quotachk-policyd is built, a private Postfix asking it at RCPT time.
