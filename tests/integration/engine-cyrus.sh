@@ -26,9 +26,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 1' INT TERM
 
-bash "$QC_SERVERS/cyrus.sh" start "$TMP/cyrus" >/dev/null 2>"$TMP/cyrus.log" ||
-	{ cat "$TMP/cyrus.log"; fail "Cyrus did not start"; exit 1; }
-. "$TMP/cyrus/env"
+qc_start_cyrus "$TMP/cyrus"
 conf() { # FILE URL CACHE_TTL
 	cat >"$1" <<CONF
 imap_url = $2

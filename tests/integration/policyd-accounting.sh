@@ -34,9 +34,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 1' INT TERM
 
-bash "$QC_SERVERS/cyrus.sh" start "$TMP/cyrus" >/dev/null 2>"$TMP/cyrus.log" ||
-	{ cat "$TMP/cyrus.log"; fail "Cyrus did not start"; exit 1; }
-. "$TMP/cyrus/env"
+qc_start_cyrus "$TMP/cyrus"
 install -o nobody -m 600 "$CYRUS_PASSWORD_FILE" "$TMP/imap.pass"
 PD_PORT=$(free_port)
 cat >"$TMP/policyd.conf" <<CONF

@@ -69,6 +69,20 @@ qc_remove_tmp() {
 	fi
 }
 
+# qc_start_cyrus DIR [cyrus.sh options]: a private Cyrus in DIR, its env
+# (CYRUS_PORT, CYRUS_ADMIN, CYRUS_PASSWORD_FILE, ...) sourced; on failure
+# the start log is shown and the test ends.
+qc_start_cyrus() {
+	local dir=$1
+	shift
+	if ! bash "$QC_SERVERS/cyrus.sh" start "$dir" "$@" >/dev/null 2>"$dir.log"; then
+		cat "$dir.log"
+		fail "Cyrus did not start"
+		exit 1
+	fi
+	. "$dir/env"
+}
+
 qc_summary() {
 	echo "# passed=$QC_PASSED failed=$QC_FAILED"
 	[ "$QC_FAILED" -eq 0 ]
