@@ -452,6 +452,7 @@ QC_EXPORT const char *qc_client_errmsg(const qc_client_t *client);
  *    for reading and call qc_engine_process(), which runs the callbacks of
  *    answered checks in the calling thread.  A check answered at once
  *    (from the cache, say) has its callback run inside qc_engine_submit().
+ *    A callback may submit checks and cancel or free other checks.
  */
 typedef struct qc_engine qc_engine_t;
 typedef struct qc_check qc_check_t;

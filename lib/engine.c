@@ -662,13 +662,12 @@ qc_engine_process(qc_engine_t *e)
 {
 	struct engine_event events[ENGINE_EVENTS_MAX];
 	unsigned int nevents, dropped;
-	qc_check_t *list, *next;
 	uint64_t n;
 
 	if (e == NULL)
 		return;
-	/* Clear the counter first: a check answered after the list is
-	 * taken then rings again instead of being missed. */
+	/* Clear the counter first: a check answered after the queue is
+	 * emptied then rings again instead of being missed. */
 	if (read(e->efd, &n, sizeof(n)) < 0 && errno != EAGAIN)
 		return;
 	pthread_mutex_lock(&e->lock);
@@ -676,22 +675,34 @@ qc_engine_process(qc_engine_t *e)
 	memcpy(events, e->events, nevents * sizeof(events[0]));
 	dropped = e->events_dropped;
 	e->nevents = e->events_dropped = 0;
-	list = e->answered;
-	e->answered = e->answered_tail = NULL;
-	for (qc_check_t *c = list; c != NULL; c = c->answered_next)
-		c->state = CHECK_DONE;
 	pthread_mutex_unlock(&e->lock);
-	/* Callbacks may submit or cancel (other) checks: no lock here. */
 	for (unsigned int i = 0; i < nevents && e->event_fn != NULL; i++)
 		e->event_fn((enum qc_event_level)events[i].level,
 			    events[i].text, e->event_context);
 	if (dropped > 0 && e->event_fn != NULL)
 		e->event_fn(QC_EVENT_WARNING, "more engine events than could "
 			    "be kept; some were dropped", e->event_context);
-	for (; list != NULL; list = next) {
-		next = list->answered_next;
-		if (list->done != NULL)
-			list->done(list, list->context);
+	/*
+	 * One check at a time off the queue, the callback run without the
+	 * lock: a callback may submit checks, or cancel (and free) another
+	 * answered check, which is then simply no longer in the queue.
+	 */
+	for (;;) {
+		qc_check_t *c;
+
+		pthread_mutex_lock(&e->lock);
+		c = e->answered;
+		if (c != NULL) {
+			e->answered = c->answered_next;
+			if (e->answered == NULL)
+				e->answered_tail = NULL;
+			c->state = CHECK_DONE;
+		}
+		pthread_mutex_unlock(&e->lock);
+		if (c == NULL)
+			break;
+		if (c->done != NULL)
+			c->done(c, c->context);
 	}
 }
 
