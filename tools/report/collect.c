@@ -225,8 +225,8 @@ report_collect_list(qc_client_t *client, const qc_config_t *config,
 	return r->failed ? -1 : 0;
 }
 
-/* The whole file is read before the first lookup, so the progress line
- * knows its total (and a pipe works as well as a file). */
+/* The whole file is read before the first lookup so that the progress
+ * line knows its total; the names cost memory, not the quota replies. */
 int
 report_collect_users(qc_client_t *client, const char *users_file,
 		     struct report *r)
