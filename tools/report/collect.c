@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "progress.h"
 #include "report.h"
 
 static void *
@@ -102,6 +103,7 @@ struct list_state {
 	size_t n, cap;
 	size_t prefix_len; /* bytes before %u in the pattern */
 	char separator;
+	struct progress *progress;
 };
 
 static int
@@ -117,6 +119,7 @@ collect_name(const char *mailbox, void *context)
 	ls->names[ls->n] = strdup(mailbox);
 	if (ls->names[ls->n] != NULL)
 		ls->n++;
+	progress_counting(ls->progress, ls->n);
 	return 0;
 }
 
@@ -173,6 +176,7 @@ report_collect_list(qc_client_t *client, const qc_config_t *config,
 	int ret;
 
 	memset(&ls, 0, sizeof(ls));
+	ls.progress = r->progress;
 	ret = qc_client_separator(client, &ls.separator);
 	if (ret != QC_OK) {
 		snprintf(r->failure, sizeof(r->failure), "%s: %s",
@@ -200,6 +204,8 @@ report_collect_list(qc_client_t *client, const qc_config_t *config,
 			break;
 		}
 	}
+	if (!r->failed)
+		progress_update(r->progress, 0, ls.n);
 	for (size_t i = 0; i < ls.n && !r->failed; i++) {
 		struct qc_quota q;
 		enum qc_verdict verdict = QC_VERDICT_NO_QUOTA;
@@ -211,6 +217,7 @@ report_collect_list(qc_client_t *client, const qc_config_t *config,
 				 r->errors[r->nerrors - 1].message);
 			r->failed = 1;
 		}
+		progress_update(r->progress, i + 1, ls.n);
 	}
 	for (size_t i = 0; i < ls.n; i++)
 		free(ls.names[i]);
@@ -218,12 +225,16 @@ report_collect_list(qc_client_t *client, const qc_config_t *config,
 	return r->failed ? -1 : 0;
 }
 
+/* The whole file is read before the first lookup so that the progress
+ * line knows its total; the names cost memory, not the quota replies. */
 int
 report_collect_users(qc_client_t *client, const char *users_file,
 		     struct report *r)
 {
 	FILE *fp = fopen(users_file, "r");
 	char line[1024];
+	char **names = NULL;
+	size_t n = 0, cap = 0;
 
 	if (fp == NULL) {
 		snprintf(r->failure, sizeof(r->failure), "cannot read "
@@ -231,23 +242,34 @@ report_collect_users(qc_client_t *client, const char *users_file,
 		r->failed = 1;
 		return -1;
 	}
-	while (fgets(line, sizeof(line), fp) != NULL && !r->failed) {
-		struct qc_quota q;
-		enum qc_verdict verdict = QC_VERDICT_NO_QUOTA;
+	while (fgets(line, sizeof(line), fp) != NULL) {
 		char *address = line + strspn(line, " \t");
-		int ret;
 
 		address[strcspn(address, " \t\r\n#")] = '\0';
 		if (address[0] == '\0')
 			continue;
-		ret = qc_client_query(client, address, &q, &verdict);
-		if (record(client, r, address, ret, &q, verdict) < 0) {
+		names = grow(names, &cap, n, sizeof(*names));
+		if ((names[n] = strdup(address)) != NULL)
+			n++;
+	}
+	fclose(fp);
+	progress_update(r->progress, 0, n);
+	for (size_t i = 0; i < n && !r->failed; i++) {
+		struct qc_quota q;
+		enum qc_verdict verdict = QC_VERDICT_NO_QUOTA;
+		int ret;
+
+		ret = qc_client_query(client, names[i], &q, &verdict);
+		if (record(client, r, names[i], ret, &q, verdict) < 0) {
 			snprintf(r->failure, sizeof(r->failure), "%s",
 				 r->errors[r->nerrors - 1].message);
 			r->failed = 1;
 		}
+		progress_update(r->progress, i + 1, n);
 	}
-	fclose(fp);
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
 	return r->failed ? -1 : 0;
 }
 

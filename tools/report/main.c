@@ -10,8 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "options.h"
+#include "progress.h"
 #include "report.h"
 
 static const struct tool_option options[] = {
@@ -23,9 +25,12 @@ static const struct tool_option options[] = {
 	{"warning", 1, "nagios: WARNING at this percent (default 80)"},
 	{"critical", 1, "nagios: CRITICAL at this percent (default 95)"},
 	{"output", 1, "write to FILE atomically (default: standard output)"},
+	{"progress", 0, "show progress on stderr even when it is not a "
+			"terminal"},
+	{"quiet", 0, "no progress, even on a terminal"},
 };
 enum { OPT_FORMAT, OPT_OVER, OPT_USERS, OPT_SORT, OPT_WARNING,
-       OPT_CRITICAL, OPT_OUTPUT, NOPTIONS };
+       OPT_CRITICAL, OPT_OUTPUT, OPT_PROGRESS, OPT_QUIET, NOPTIONS };
 
 enum format { FMT_JSON, FMT_TABLE, FMT_PROMETHEUS, FMT_NAGIOS };
 
@@ -63,6 +68,7 @@ main(int argc, char **argv)
 	qc_client_t *client = NULL;
 	enum format format = FMT_JSON;
 	enum report_sort sort = SORT_PERCENT;
+	enum progress_mode progress = PROGRESS_AUTO;
 	double over = -1.0, warning = 80.0, critical = 95.0, start;
 	const char *v;
 	FILE *fp;
@@ -104,6 +110,13 @@ main(int argc, char **argv)
 	if (args.values[OPT_USERS] != NULL && args.npositional > 0)
 		return usage_error("PATTERN and --users-file exclude each "
 				   "other");
+	if (args.values[OPT_PROGRESS] != NULL &&
+	    args.values[OPT_QUIET] != NULL) {
+		tool_args_free(&args);
+		return usage_error("--progress and --quiet exclude each other");
+	}
+	if (args.values[OPT_PROGRESS] != NULL) progress = PROGRESS_ON;
+	if (args.values[OPT_QUIET] != NULL) progress = PROGRESS_OFF;
 
 	memset(&r, 0, sizeof(r));
 	snprintf(r.server, sizeof(r.server), "%s",
@@ -119,12 +132,16 @@ main(int argc, char **argv)
 		tool_args_free(&args);
 		return EXIT_CONFIG;
 	}
+	if (progress_wanted(progress, isatty(STDERR_FILENO)))
+		r.progress = progress_new(stderr);
 	if (args.values[OPT_USERS] != NULL)
 		report_collect_users(client, args.values[OPT_USERS], &r);
 	else
 		report_collect_list(client, args.config, args.positional,
 				    args.npositional, &r);
 	r.duration = now() - start;
+	progress_finish(r.progress, r.failed);
+	r.progress = NULL;
 	qc_client_free(client);
 	if (r.failed)
 		fprintf(stderr, "quotachk-report: %s\n", r.failure);

@@ -16,6 +16,8 @@ struct report_entry {
 	struct qc_usage messages;
 };
 
+struct progress;
+
 struct report_error {
 	char mailbox[QC_MAILBOX_MAX];
 	char message[256];
@@ -31,6 +33,7 @@ struct report {
 	size_t nentries, entries_cap;
 	struct report_error *errors;
 	size_t nerrors, errors_cap;
+	struct progress *progress; /* progress.h; NULL: none shown */
 };
 
 /* Percent of a limit used; 0 for an unlimited resource. */
