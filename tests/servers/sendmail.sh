@@ -9,10 +9,12 @@
 # "sendmail -bD" (the daemon, in the foreground of its own process) on a
 # free 127.0.0.1 port with INPUT_MAIL_FILTER(`quotachk', `S=SPEC, EQUATES').
 # Prints the path of DIR/env on stdout:
-#   SENDMAIL_SMTP_PORT SENDMAIL_PID SENDMAIL_DIR SENDMAIL_QUEUE_DIR SENDMAIL_LOG
+#   SENDMAIL_SMTP_PORT SENDMAIL_PID SENDMAIL_DIR SENDMAIL_QUEUE_DIR
+#   SENDMAIL_LOG (the daemon's stdout and stderr)
 # Mail for example.test is relayed, and delivery is queue-only with no queue
 # runner: an accepted message stays in SENDMAIL_QUEUE_DIR (qf/df files) and
 # is never sent anywhere.
+# Sendmail logs only to syslog (/dev/log, if any), as qc-sendmail-PORT.
 # stop: stops the daemon and its connection children; DIR is left for the
 # caller to delete.
 #
@@ -33,7 +35,7 @@ set -eu
 QC_LOG_NAME=sendmail.sh
 . "$(dirname "$0")/lib.sh"
 
-usage() { sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
 # write_mc: the .mc; m4 expands it with the cf/ tree of sendmail-cf.
 write_mc() {
@@ -108,7 +110,7 @@ start_daemon() {
         mount --bind "$1/hosts" /etc/hosts &&
         mount --bind "$1/nsswitch.conf" /etc/nsswitch.conf &&
         mount --bind "$1/resolv.conf" /etc/resolv.conf &&
-        exec "$2" -bD -C "$1/sendmail.cf"' sh "$DIR" "$SENDMAIL" \
+        exec "$2" -bD -C "$1/sendmail.cf" -L "qc-sendmail-$3"' sh "$DIR" "$SENDMAIL" "$PORT" \
         </dev/null >"$DIR/sendmail.log" 2>&1 &
     pid=$!
     for ((i = 0; i < 300; i++)); do
