@@ -46,7 +46,7 @@ PACKAGES=(
     debhelper lintian       # debian-packages.sh (dpkg-dev comes with debhelper)
     valgrind clang libclang-rt-14-dev procps
     libmilter-dev miltertest
-    m4 libdb5.3 liblockfile1 libnsl2 libwrap0 libldap-2.5-0   # unpacked sendmail
+    m4 libdb5.3 libnsl2 libwrap0 libldap-2.5-0   # the unpacked sendmail (ldd)
 )
 
 # missing_packages: print the PACKAGES that are not fully installed.
