@@ -2,7 +2,7 @@
 # Install what the quotachk build and integration tests need (Debian 12, root).
 #
 #   install-deps.sh                 install missing packages, ensure Cyrus
-#                                   imapd and mupdate
+#                                   imapd, mupdate and the unpacked Sendmail
 #   install-deps.sh --print-imapd   same, then print the path of the imapd binary
 #   install-deps.sh --print-mupdate same, then print the path of mupdate
 #   install-deps.sh --imapd-only [--print-imapd] [--print-mupdate]
