@@ -2,13 +2,16 @@
 # Install what the quotachk build and integration tests need (Debian 12, root).
 #
 #   install-deps.sh                 install missing packages, ensure Cyrus
-#                                   imapd and mupdate
+#                                   imapd, mupdate and the unpacked Sendmail
 #   install-deps.sh --print-imapd   same, then print the path of the imapd binary
 #   install-deps.sh --print-mupdate same, then print the path of mupdate
 #   install-deps.sh --imapd-only [--print-imapd] [--print-mupdate]
 #                                   only ensure the Cyrus binaries (no package
 #                                   check; used by cyrus.sh and murder.sh at
 #                                   every start)
+#   install-deps.sh --sendmail-only --print-sendmail
+#                                   only ensure the unpacked Sendmail and print
+#                                   its root (sendmail.sh at every start)
 #
 # Idempotent and a fast no-op when everything is present (one dpkg-query).
 #
@@ -20,6 +23,10 @@
 # The same goes for mupdate (Cyrus Murder, tests/servers/murder.sh): it is
 # only in cyrus-murder, which depends on cyrus-imapd and so conflicts with
 # dovecot-imapd too; it is therefore not in PACKAGES but unpacked alike.
+# Sendmail (tests/servers/sendmail.sh) likewise: sendmail-bin conflicts with
+# postfix (both "mail-transport-agent"), so sendmail-bin and sendmail-cf (the
+# m4 files that build sendmail.cf) are unpacked side by side; the libraries
+# sendmail links with and m4 are ordinary packages in PACKAGES.
 # Cache: ${QC_CACHE_DIR:-/var/cache/quotachk-test}/<package>-<version>/
 set -eu
 # The cache is used by the cyrus user (imapd is exec'd after master drops
@@ -39,6 +46,7 @@ PACKAGES=(
     debhelper lintian       # debian-packages.sh (dpkg-dev comes with debhelper)
     valgrind clang libclang-rt-14-dev procps
     libmilter-dev miltertest
+    m4 libdb5.3 libnsl2 libwrap0 libldap-2.5-0   # the unpacked sendmail (ldd)
 )
 
 # missing_packages: print the PACKAGES that are not fully installed.
@@ -75,28 +83,33 @@ install_packages() {
 # ensure_cyrus_bin PACKAGE BINARY: print the path of BINARY (under
 # usr/lib/cyrus/bin) from PACKAGE at exactly cyrus-common's version.
 ensure_cyrus_bin() {
-    local pkg=$1 name=$2 version dest bin lock
+    local pkg=$1 name=$2 version
     version=$(dpkg-query -W -f='${Version}' cyrus-common 2>/dev/null) ||
         qc_die "cyrus-common is not installed (run install-deps.sh as root)"
     [[ -n $version ]] || qc_die "cyrus-common is not installed (run install-deps.sh as root)"
-    dest=$CACHE_DIR/$pkg-$version
-    bin=$dest/usr/lib/cyrus/bin/$name
-    if [[ ! -x $bin ]]; then
+    ensure_unpacked "$CACHE_DIR/$pkg-$version" "usr/lib/cyrus/bin/$name" "$pkg=$version"
+    echo "$CACHE_DIR/$pkg-$version/usr/lib/cyrus/bin/$name"
+}
+
+# ensure_unpacked DEST RELPATH PKG=VERSION...: unless DEST/RELPATH is an
+# executable already, download the packages and unpack them all into DEST;
+# then check that RELPATH finds its libraries.
+ensure_unpacked() {
+    local dest=$1 rel=$2 lock; shift 2
+    if [[ ! -x $dest/$rel ]]; then
         mkdir -p "$CACHE_DIR"
         # Parallel test runs may all find the cache empty: one downloads,
         # the others wait on the lock and then find the binary.
         exec {lock}>"$CACHE_DIR/.lock"
         flock "$lock"
-        if [[ ! -x $bin ]]; then
-            download_pkg "$pkg" "$version" "$dest" "$name"
+        if [[ ! -x $dest/$rel ]]; then
+            download_pkgs "$dest" "$rel" "$@"
         fi
         exec {lock}>&-
     fi
-    # The binary must find its libraries (from cyrus-common) at runtime.
-    if ldd "$bin" 2>/dev/null | grep -q 'not found'; then
-        qc_die "$bin has unresolved libraries: $(ldd "$bin" | grep 'not found' | tr -s ' \n' ' ')"
+    if ldd "$dest/$rel" 2>/dev/null | grep -q 'not found'; then
+        qc_die "$dest/$rel has unresolved libraries: $(ldd "$dest/$rel" | grep 'not found' | tr -s ' \n' ' ')"
     fi
-    echo "$bin"
 }
 
 # ensure_imapd: print the path of a Cyrus imapd matching cyrus-common.
@@ -124,56 +137,110 @@ ensure_mupdate() {
     ensure_cyrus_bin cyrus-murder mupdate
 }
 
-# download_pkg PACKAGE VERSION DEST BINARY: fetch PACKAGE=VERSION and unpack
-# it into DEST; it must contain usr/lib/cyrus/bin/BINARY.
-download_pkg() {
-    local pkg=$1 version=$2 dest=$3 name=$4 tmp deb
+# download_pkgs DEST RELPATH PKG=VERSION...: fetch the packages and unpack
+# them together into DEST, which must then hold the executable RELPATH.
+download_pkgs() {
+    local dest=$1 rel=$2 tmp deb pv; shift 2
     tmp=$(mktemp -d "$CACHE_DIR/.dl.XXXXXX")
     # apt drops privileges to _apt for downloads; let it write there.
     chown _apt "$tmp" 2>/dev/null || true
-    qc_log "downloading $pkg=$version into $CACHE_DIR"
-    if ! (cd "$tmp" && apt-get download -q "$pkg=$version") >&2; then
-        # The package lists may be missing or older than cyrus-common.
+    qc_log "downloading $* into $CACHE_DIR"
+    if ! (cd "$tmp" && apt-get download -q "$@") >&2; then
+        # The package lists may be missing or older than what is installed.
         [[ $(id -u) == 0 ]] || { rm -rf "$tmp"; qc_die "apt-get download failed (not root, cannot apt-get update)"; }
         apt-get update -q >&2
-        (cd "$tmp" && apt-get download -q "$pkg=$version") >&2 || {
+        (cd "$tmp" && apt-get download -q "$@") >&2 || {
             rm -rf "$tmp"
-            qc_die "apt-get download $pkg=$version failed"
+            qc_die "apt-get download $* failed"
         }
     fi
-    deb=$(find "$tmp" -maxdepth 1 -name "${pkg}_*.deb" -print -quit)
-    [[ -n $deb ]] || { rm -rf "$tmp"; qc_die "no .deb downloaded"; }
     # Unpack next to the final place, then rename: a half-unpacked tree is
     # never visible under the final name.
-    dpkg-deb -x "$deb" "$tmp/root"
-    [[ -x $tmp/root/usr/lib/cyrus/bin/$name ]] || { rm -rf "$tmp"; qc_die "$deb has no usr/lib/cyrus/bin/$name"; }
+    for pv in "$@"; do
+        deb=$(find "$tmp" -maxdepth 1 -name "${pv%%=*}_*.deb" -print -quit)
+        [[ -n $deb ]] || { rm -rf "$tmp"; qc_die "no .deb downloaded for $pv"; }
+        dpkg-deb -x "$deb" "$tmp/root"
+    done
+    [[ -x $tmp/root/$rel ]] || { rm -rf "$tmp"; qc_die "$* have no $rel"; }
     rm -rf "$dest"
     chmod 0755 "$tmp/root"
     mv "$tmp/root" "$dest"
     rm -rf "$tmp"
 }
 
+# ensure_sendmail: print the root under which usr/libexec/sendmail/sendmail
+# and usr/share/sendmail/cf are (/ for a real installation, else the cache).
+ensure_sendmail() {
+    if [[ -n ${QC_SENDMAIL_ROOT:-} ]]; then
+        [[ -x $QC_SENDMAIL_ROOT/usr/libexec/sendmail/sendmail ]] ||
+            qc_die "QC_SENDMAIL_ROOT=$QC_SENDMAIL_ROOT has no usr/libexec/sendmail/sendmail"
+        echo "$QC_SENDMAIL_ROOT"; return 0
+    fi
+    if [[ -x /usr/libexec/sendmail/sendmail && -r /usr/share/sendmail/cf/m4/cf.m4 ]]; then
+        echo /; return 0
+    fi
+    local version cached
+    # Nothing installed pins a version (sendmail only needs its libraries,
+    # which ldd checks): any unpacked one will do, the newest; else the
+    # candidate, the same for both packages (sendmail-bin depends on
+    # sendmail-cf of its version).
+    cached=$(ls -d "$CACHE_DIR"/sendmail-*/usr/libexec/sendmail/sendmail 2>/dev/null | sort -V | tail -n 1)
+    if [[ -n $cached ]]; then
+        version=${cached#"$CACHE_DIR"/sendmail-}
+        version=${version%%/*}
+    else
+        version=$(sendmail_candidate)
+    fi
+    if [[ -z $version ]]; then
+        [[ $(id -u) == 0 ]] || qc_die "no sendmail-bin in the package lists (run install-deps.sh as root)"
+        apt-get update -q >&2
+        version=$(sendmail_candidate)
+        [[ -n $version ]] || qc_die "no sendmail-bin package available"
+    fi
+    ensure_unpacked "$CACHE_DIR/sendmail-$version" usr/libexec/sendmail/sendmail \
+        "sendmail-bin=$version" "sendmail-cf=$version"
+    [[ -r $CACHE_DIR/sendmail-$version/usr/share/sendmail/cf/m4/cf.m4 ]] ||
+        qc_die "sendmail-cf=$version has no usr/share/sendmail/cf/m4/cf.m4"
+    echo "$CACHE_DIR/sendmail-$version"
+}
+
+sendmail_candidate() {
+    apt-cache policy sendmail-bin 2>/dev/null | awk '$1 == "Candidate:" && $2 != "(none)" { print $2 }'
+}
+
 main() {
-    local print='' print_mupdate='' imapd_only=''
+    local print='' print_mupdate='' imapd_only='' print_sendmail='' sendmail_only=''
     while (($#)); do
         case $1 in
             --print-imapd) print=1 ;;
             --print-mupdate) print_mupdate=1 ;;
             --imapd-only) imapd_only=1 ;;
-            -h | --help) sed -n '2,14p' "$0"; exit 0 ;;
+            --print-sendmail) print_sendmail=1 ;;
+            --sendmail-only) sendmail_only=1 ;;
+            -h | --help) sed -n '2,17p' "$0"; exit 0 ;;
             *) qc_die "unknown argument: $1" ;;
         esac
         shift
     done
+    if [[ -n $sendmail_only ]]; then
+        local root
+        root=$(ensure_sendmail)
+        [[ -z $print_sendmail ]] || echo "$root"
+        return 0
+    fi
     [[ -n $imapd_only ]] || install_packages
-    local bin mupdate=
+    local bin mupdate="" sendmail_root=
     bin=$(ensure_imapd)
     # cyrus.sh alone needs no mupdate: do not make it depend on a download.
     if [[ -z $imapd_only || -n $print_mupdate ]]; then
         mupdate=$(ensure_mupdate)
     fi
+    if [[ -z $imapd_only || -n $print_sendmail ]]; then
+        sendmail_root=$(ensure_sendmail)
+    fi
     [[ -z $print ]] || echo "$bin"
     [[ -z $print_mupdate ]] || echo "$mupdate"
+    [[ -z $print_sendmail ]] || echo "$sendmail_root"
 }
 
 main "$@"
