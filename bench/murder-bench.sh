@@ -13,7 +13,10 @@
 #   (c) raw through both frontends (connection i to frontend i mod 2),
 #       and the daemon with imap_url = fe1, fe2 (its worker i starts at
 #       URL i mod 2), cache off, and their ratio;
-#   (d) the daemon of (c) with the cache on (warmed first), 64 conns.
+#   (d) the daemon of (c) with the cache on (warmed first), 64 conns;
+#   (r) for reference, raw directly at the two backends (connection i
+#       to backend i mod 2, its own mailboxes only): what the frontend
+#       hop costs.
 #
 # Every answer is checked: the recipients are the numbered users (all
 # under quota: DUNNO) and the Murder fixtures (bob, dave, erin over quota
@@ -136,20 +139,26 @@ run_load() {
 
 # raw_parallel NAME N PORT...: N raw-ceiling clients at once, client i
 # on PORT[i mod count], each going through all mailboxes as often as
-# fits in about BENCH_SECONDS; the sum of their rates goes to NAME.rate.
+# fits in about BENCH_SECONDS (at NAME's last rate); the sum of their
+# rates goes to NAME.rate.
 # Each starts at another place in the list: in lockstep they would ask
 # for the same mailbox at the same moment and queue on its locks, which
 # the daemon's workers, given different recipients, do not.
 raw_parallel() {
 	local name=$1 n=$2; shift 2
-	local ports=("$@") nm repeat rate i pids=() f
-	nm=$(wc -l <"$dir/mboxes.txt")
-	repeat=$(( (secs * ${RAW_GUESS:-1000} / n + nm - 1) / nm ))
-	((repeat > 0)) || repeat=1
+	local ports=("$@") nm repeat rate i pids=() f port list gv=GUESS_$name guess
+	guess=${!gv:-1000}
 	for ((i = 0; i < n; i++)); do
-		{ tail -n +$((i * nm / n + 1)) "$dir/mboxes.txt"
-		  head -n $((i * nm / n)) "$dir/mboxes.txt"; } >"$dir/mboxes.$i"
-		"$raw" 127.0.0.1 "${ports[i % ${#ports[@]}]}" "$MURDER_ADMIN" "$MURDER_PASSWORD_FILE" \
+		port=${ports[i % ${#ports[@]}]}
+		# A backend knows only its own mailboxes.
+		list=$dir/mboxes.txt
+		[[ -f $dir/mboxes.$port.lst ]] && list=$dir/mboxes.$port.lst
+		nm=$(wc -l <"$list")
+		repeat=$(( (secs * guess / n + nm - 1) / nm ))
+		((repeat > 0)) || repeat=1
+		{ tail -n +$((i * nm / n + 1)) "$list"
+		  head -n $((i * nm / n)) "$list"; } >"$dir/mboxes.$i"
+		"$raw" 127.0.0.1 "$port" "$MURDER_ADMIN" "$MURDER_PASSWORD_FILE" \
 			"$repeat" <"$dir/mboxes.$i" >"$dir/raw.$i" 2>&1 &
 		pids+=($!)
 	done
@@ -164,7 +173,7 @@ raw_parallel() {
 	rate=$(cat "$dir"/raw.[0-9]* | field rate | awk '{ s += $1 } END { print s + 0 }')
 	rm -f "$dir"/raw.[0-9]*
 	echo "$rate" >>"$dir/$name.rate"
-	RAW_GUESS=$rate
+	printf -v "$gv" '%s' "$rate"
 }
 
 # ---- the Murder and its mailboxes ------------------------------------------
@@ -202,6 +211,9 @@ tool "$MURDER_BE2_PORT" mkusers "user${MURDER_SEP}user%04d" $((users - half)) \
 } >"$dir/rcpts.txt"
 sed "s/@example.test.*//; s/^/user$MURDER_SEP/" "$dir/rcpts.txt" >"$dir/mboxes.txt"
 nmbox=$(wc -l <"$dir/mboxes.txt")
+awk -v h="$half" '/^user.(alice|carol)$/ || (/user[0-9]+$/ && substr($0, length($0) - 3) + 0 <= h)' \
+	"$dir/mboxes.txt" >"$dir/mboxes.$MURDER_BE1_PORT.lst"
+grep -vxFf "$dir/mboxes.$MURDER_BE1_PORT.lst" "$dir/mboxes.txt" >"$dir/mboxes.$MURDER_BE2_PORT.lst"
 # mupdate propagation is asynchronous: wait until both frontends answer
 # OK for every mailbox (one raw pass each, which also opens the
 # frontends' connections to the backends).
@@ -243,6 +255,7 @@ for ((r = 1; r <= rounds; r++)); do
 	raw_parallel raw2 "$imap_conns" "$MURDER_FE1_PORT" "$MURDER_FE2_PORT"
 	run_load both64 "$pd_both" 64
 	run_load cache64 "$pd_cache" 64
+	raw_parallel rawbe "$imap_conns" "$MURDER_BE1_PORT" "$MURDER_BE2_PORT"
 done
 late_misses=$(( $(grep -c 'cached=no' "$dir/cache.log") - warm_misses ))
 echo "# load average after: $(loadavg)"
@@ -278,14 +291,15 @@ row "(c) policyd cache off, fe1+fe2, 64 conns" "$c_rate" "$(ms "$(med both64 p50
 	"$(ms "$(med both64 p99_us)")" "${c_ratio}x" ">= 0.90 x raw" "$(verdict "$c_ratio >= 0.9")"
 row "(d) policyd cache on, fe1+fe2, 64 conns" "$d_rate" "$(ms "$(med cache64 p50_us)")" \
 	"$(ms "$(med cache64 p99_us)")" "$(ratio "$d_rate" "$c_raw")x" - -
+row "(r) raw at the backends, no frontend, $imap_conns conns" "$(median <"$dir/rawbe.rate")" - - - - -
 echo
 echo "answers checked: policyd wrong=$(( $(count one64 wrong) + $(count both64 wrong) + $(count cache64 wrong) ))" \
 	"unanswered=$(( $(count one64 unanswered) + $(count both64 unanswered) + $(count cache64 unanswered) ))," \
-	"raw NO answers=$(( $(count raw1 no) + $(count raw2 no) ))"
+	"raw NO answers=$(( $(count raw1 no) + $(count raw2 no) + $(count rawbe no) ))"
 echo "cache misses during the cache-on rounds: $late_misses (after a warm-up of every recipient)"
 echo "runs: raw fe1 $(tr '\n' ' ' <"$dir/raw1.rate")/ policyd fe1 $(field rate <"$dir/one64.out" | tr '\n' ' ')" \
 	"/ raw fe1+fe2 $(tr '\n' ' ' <"$dir/raw2.rate")/ policyd fe1+fe2 $(field rate <"$dir/both64.out" | tr '\n' ' ')" \
-	"/ cached $(field rate <"$dir/cache64.out" | tr '\n' ' ')"
+	"/ cached $(field rate <"$dir/cache64.out" | tr '\n' ' ')/ raw backends $(tr '\n' ' ' <"$dir/rawbe.rate")"
 if [[ -s $dir/broken ]]; then
 	echo "BROKEN RUN ($(wc -l <"$dir/broken") problems; first: $(head -1 "$dir/broken"))"
 	exit 1
