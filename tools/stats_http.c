@@ -298,7 +298,7 @@ stats_http_start(int fd, stats_http_render_fn *render, void *context,
 		 char *err, size_t err_size)
 {
 	struct stats_http *h = calloc(1, sizeof(*h));
-	int e;
+	int e = 0;
 
 	if (h == NULL) {
 		snprintf(err, err_size, "stats_listen: out of memory");
