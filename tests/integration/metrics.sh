@@ -12,7 +12,8 @@
 #   - quotachk-milter through miltertest: its decisions counted, promtool;
 #   - Cyrus stopped: the error counted by kind, the backoff gauge at 1;
 #   - a reload that changes stats_listen warns; a bad value is refused;
-#     stats_listen on a unix socket gets listen_mode.
+#     stats_listen on a unix socket gets listen_mode; spawn mode ignores
+#     it (with a warning) and still answers.
 # Runs with QC_INTEGRATION=1 as root (testlib.sh); about 20 s.
 . "$(dirname "$0")/testlib.sh"
 qc_require_servers
@@ -243,6 +244,12 @@ PD_PID=
 "$POLICYD" -c "$TMP/pd.conf" --stats-listen=tcp:127.0.0.1:1 2>"$TMP/bad.log"
 expect_eq "stats_listen = tcp:...: configuration error" "$?" 78
 expect_contains "... naming the key" "$(cat "$TMP/bad.log")" "stats_listen"
+
+# spawn(8) mode: one process per Postfix client; they cannot all bind it.
+spawn_out=$(printf 'request=smtpd_access_policy\nprotocol_state=RCPT\nrecipient=x@other.test\nsize=0\n\n' |
+	"$POLICYD" -c "$TMP/pd.conf" --listen= --stats-listen="inet:127.0.0.1:$S_PORT" 2>"$TMP/spawn.log")
+expect_eq "spawn mode with stats_listen: still answers" "$(echo "$spawn_out" | head -n 1)" "action=DUNNO"
+expect_contains "... and says stats_listen is ignored" "$(cat "$TMP/spawn.log")" "stats_listen is ignored"
 
 "$POLICYD" -c "$TMP/pd.conf" --stats-listen="unix:$TMP/stats.sock" 2>"$TMP/pd-unix.log" &
 PD_PID=$!

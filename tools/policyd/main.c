@@ -128,7 +128,14 @@ main(int argc, char **argv)
 			msg_fatal(1, "%s", err);
 		warn_socket_access(listen, mode, gid);
 	}
-	stats_fd = stats_http_open(d.config, err, sizeof(err));
+	/* spawn(8) starts a process per client: they cannot all bind it. */
+	if (d.spawn_mode && qc_config_get(d.config, "stats_listen")[0]) {
+		msg_warn("stats_listen is ignored without listen (spawn mode "
+			 "runs one process per Postfix client)");
+		stats_fd = -1;
+	} else {
+		stats_fd = stats_http_open(d.config, err, sizeof(err));
+	}
 	if (stats_fd == -2)
 		msg_fatal(1, "%s", err);
 	d.password_fd = privs_keep_password_fd(d.config);
