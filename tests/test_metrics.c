@@ -65,7 +65,7 @@ sample_snapshot(struct metrics_snapshot *s)
 	s->latency[3] = 2;                         /* <= 5 ms */
 	s->latency[METRICS_LATENCY_BUCKETS] = 1;   /* > 10 s */
 	s->latency_sum_us = 12004500;
-	s->engines[0].labels = "";
+	s->engines[0].labels[0] = '\0';
 	s->engines[0].counter[QC_COUNTER_CHECKS] = 15;
 	s->engines[0].counter[QC_COUNTER_CACHE_HITS] = 6;
 	s->engines[0].counter[QC_COUNTER_COALESCED] = 2;
@@ -168,9 +168,9 @@ Test(metrics_render, engines_with_labels)
 	struct metrics_buf b = {0};
 
 	memset(e, 0, sizeof(e));
-	e[0].labels = "backend=\"imap1\"";
+	metrics_label(e[0].labels, sizeof(e[0].labels), "backend", "imap1");
 	e[0].counter[QC_COUNTER_LOOKUPS] = 4;
-	e[1].labels = "backend=\"imap2\"";
+	metrics_label(e[1].labels, sizeof(e[1].labels), "backend", "imap2");
 	e[1].counter[QC_COUNTER_LOOKUPS] = 9;
 	metrics_render_engines(e, 2, &b);
 	cr_assert_eq(b.failed, 0);
@@ -225,6 +225,21 @@ Test(metrics_render, well_formed)
 	}
 	cr_assert_geq(families, 20);
 	free(text);
+}
+
+Test(metrics_render, label_escaping)
+{
+	char out[32];
+
+	cr_assert_str_eq(metrics_label(out, sizeof(out), "backend",
+				       "imap://a/"), "backend=\"imap://a/\"");
+	cr_assert_str_eq(metrics_label(out, sizeof(out), "b", "x\\y\"z\nw"),
+			 "b=\"x\\\\y\\\"z\\nw\"");
+	/* Cut, but still one closed, well-escaped value. */
+	cr_assert_str_eq(metrics_label(out, 12, "b", "abcdefghijkl"),
+			 "b=\"abcdefg\"");
+	cr_assert_str_eq(metrics_label(out, 8, "b", "\"\"\"\""), "b=\"\\\"\"");
+	cr_assert_str_eq(metrics_label(out, 3, "b", "x"), "");
 }
 
 struct http_case {

@@ -116,9 +116,12 @@ metrics_snapshot(qc_engine_t *engine, struct metrics_snapshot *s)
 	s->latency_sum_us = get(&m.latency_sum_us);
 	if (engine == NULL)
 		return;
-	s->engines[0].labels = "";
+	s->engines[0].labels[0] = '\0';
 	for (unsigned int c = 0; c < METRICS_ENGINE_COUNTERS; c++)
 		s->engines[0].counter[c] =
 			qc_engine_counter(engine, (enum qc_counter)c);
 	s->nengines = 1;
+	/* An engine of several backends adds one entry each here, labelled
+	 * with metrics_label(..., "backend", name): the renderer already
+	 * writes every entry as a sample of each engine family. */
 }

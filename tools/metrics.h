@@ -32,14 +32,15 @@ extern const uint64_t metrics_latency_bounds_us[METRICS_LATENCY_BUCKETS];
 /* Every enum qc_counter, QC_COUNTER_CHECKS .. QC_COUNTER_COUNTED. */
 #define METRICS_ENGINE_COUNTERS (QC_COUNTER_COUNTED + 1)
 
-/* One engine's counters (or, later, one backend's), and the labels its
- * samples carry: "" or e.g. "backend=\"imap1\"" (already escaped). */
+/* One engine's counters (or one backend's), and the labels its samples
+ * carry: "" or e.g. backend="imap1" (metrics_label() escapes). */
 struct metrics_engine {
-	const char *labels;
+	char labels[320];
 	uint64_t counter[METRICS_ENGINE_COUNTERS];
 };
 
-#define METRICS_ENGINES_MAX 8
+/* The whole engine and up to 16 backends. */
+#define METRICS_ENGINES_MAX 17
 
 struct metrics_snapshot {
 	const char *program;                 /* "quotachk-policyd" */
@@ -88,6 +89,10 @@ struct metrics_buf {
 };
 
 void metrics_buf_free(struct metrics_buf *buf);
+/* name="value" into out, the value escaped as the format wants (\\, \",
+ * \n); cut, never broken, when out is too small.  Returns out. */
+char *metrics_label(char *out, size_t size, const char *name,
+		    const char *value);
 /* The whole exposition; returns 0, or -1 when memory ran out. */
 int metrics_render(const struct metrics_snapshot *snap,
 		   struct metrics_buf *out);

@@ -85,6 +85,33 @@ metrics_buf_free(struct metrics_buf *b)
 	memset(b, 0, sizeof(*b));
 }
 
+char *
+metrics_label(char *out, size_t size, const char *name, const char *value)
+{
+	size_t n = (size_t)snprintf(out, size, "%s=\"", name);
+
+	if (n + 2 > size) {
+		out[0] = '\0';
+		return out;
+	}
+	for (; *value != '\0'; value++) {
+		const char *esc = *value == '\\' ? "\\\\" : *value == '"' ?
+				  "\\\"" : *value == '\n' ? "\\n" : NULL;
+		size_t len = esc != NULL ? 2 : 1;
+
+		if (n + len + 2 > size)  /* room for the closing quote */
+			break;
+		if (esc != NULL)
+			memcpy(out + n, esc, 2);
+		else
+			out[n] = *value;
+		n += len;
+	}
+	out[n++] = '"';
+	out[n] = '\0';
+	return out;
+}
+
 __attribute__((format(printf, 2, 3)))
 static void
 put(struct metrics_buf *b, const char *fmt, ...)
