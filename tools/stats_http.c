@@ -146,12 +146,16 @@ client_read(struct stats_http *h, struct client *c)
 
 	if (c->state == DRAINING) {
 		char scratch[4096];
+		int rounds = 16;
 
 		/* Until the client closes: closing on unread input would
-		 * reset the connection under the answer it is reading. */
-		while ((n = read(c->fd, scratch, sizeof(scratch))) > 0)
+		 * reset the connection under the answer it is reading.  A
+		 * bounded number of reads a pass, so that a client sending
+		 * without end cannot keep the thread to itself. */
+		while ((n = read(c->fd, scratch, sizeof(scratch))) > 0 &&
+		       --rounds > 0)
 			;
-		if (n == 0 || (errno != EAGAIN && errno != EINTR))
+		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
 			client_close(c);
 		return;
 	}
