@@ -85,6 +85,9 @@ static const struct key_def keys[] = {
 	 "action when the quota cannot be told (fail open)", 0},
 	{"listen", T_LISTEN, "", 0, 0,
 	 "inet:HOST:PORT or unix:PATH (empty: one client on stdin/stdout)", 0},
+	{"stats_listen", T_LISTEN, "", 0, 0,
+	 "Prometheus metrics over HTTP (GET /metrics): inet:HOST:PORT or "
+	 "unix:PATH (empty: off)", 0},
 	{"milter_socket", T_STRING, "", 0, 0,
 	 "quotachk-milter's socket: inet:PORT@HOST or unix:PATH", 0},
 	{"listen_mode", T_MODE, "0660", 0, 07777,

@@ -47,6 +47,8 @@ PACKAGES=(
     valgrind clang libclang-rt-14-dev procps
     libmilter-dev miltertest
     m4 libdb5.3 libnsl2 libwrap0 libldap-2.5-0   # the unpacked sendmail (ldd)
+    prometheus              # promtool, for metrics.sh (installed without
+                            # its recommends: see install_packages)
 )
 
 # missing_packages: print the PACKAGES that are not fully installed.
@@ -74,8 +76,20 @@ install_packages() {
     # private Postfix instances with their own config directory.
     echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
     apt-get update -q >&2
-    apt-get install -y -q -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
-        "${missing[@]}" >&2
+    # prometheus only for promtool: its recommends (node exporter, ...)
+    # are services the tests have no use for.
+    local p rest=() prom=()
+    for p in "${missing[@]}"; do
+        if [[ $p == prometheus ]]; then prom+=("$p"); else rest+=("$p"); fi
+    done
+    if ((${#rest[@]})); then
+        apt-get install -y -q -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
+            "${rest[@]}" >&2
+    fi
+    if ((${#prom[@]})); then
+        apt-get install -y -q --no-install-recommends -o Dpkg::Options::=--force-confdef \
+            -o Dpkg::Options::=--force-confold "${prom[@]}" >&2
+    fi
     mapfile -t missing < <(missing_packages)
     ((${#missing[@]} == 0)) || qc_die "still missing after apt-get install: ${missing[*]}"
 }

@@ -15,6 +15,7 @@
 #include <strings.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "milter.h"
 #include "mreply.h"
 #include "reply.h"
@@ -68,6 +69,7 @@ on_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
 	(void)f3;
 	if (m == NULL)
 		return SMFIS_TEMPFAIL;
+	metrics_connection_open();
 	m->protocol = f1 & want;
 	smfi_setpriv(ctx, m);
 	*pf0 = 0;        /* no modifications of the message */
@@ -83,8 +85,10 @@ conn_of(SMFICTX *ctx)
 
 	/* An MTA that does not negotiate (milter protocol 2) still gets
 	 * served. */
-	if (m == NULL && (m = calloc(1, sizeof(*m))) != NULL)
+	if (m == NULL && (m = calloc(1, sizeof(*m))) != NULL) {
+		metrics_connection_open();
 		smfi_setpriv(ctx, m);
+	}
 	return m;
 }
 
@@ -191,7 +195,8 @@ on_envrcpt(SMFICTX *ctx, char **argv)
 			msg_warn("out of memory: message %s will not be "
 				 "counted", m->instance);
 	}
-	milter_log_decision(rcpt, check, error, m->declared_size, action);
+	milter_log_decision(rcpt, check, error, m->declared_size, kind,
+			    action);
 	qc_check_free(check);
 	return status;
 }
@@ -263,7 +268,11 @@ on_abort(SMFICTX *ctx)
 static sfsistat
 on_close(SMFICTX *ctx)
 {
-	free(smfi_getpriv(ctx));
+	struct mconn *m = smfi_getpriv(ctx);
+
+	if (m != NULL)
+		metrics_connection_close();
+	free(m);
 	smfi_setpriv(ctx, NULL);
 	return SMFIS_CONTINUE;
 }

@@ -25,10 +25,12 @@
 
 #include "decision.h"
 #include "log.h"
+#include "metrics.h"
 #include "milter.h"
 #include "options.h"
 #include "privs.h"
 #include "reload.h"
+#include "stats_http.h"
 
 #define PROG "quotachk-milter"
 #define ENGINE_STOP_WAIT_MS 1000
@@ -56,7 +58,7 @@ milter_action(enum action_kind kind, char *out, size_t size)
 
 void
 milter_log_decision(const char *recipient, const qc_check_t *check, int error,
-		    uint64_t size, const char *action)
+		    uint64_t size, enum action_kind kind, const char *action)
 {
 	struct decision line = {
 		.recipient = recipient, .check = check, .error = error,
@@ -68,6 +70,20 @@ milter_log_decision(const char *recipient, const qc_check_t *check, int error,
 	};
 
 	decision_log(&line);
+	metrics_decision(error, line.verdict, kind,
+			 check != NULL ? qc_check_source(check) :
+			 QC_SOURCE_NONE, line.us);
+}
+
+/* A scrape, from the stats_listen thread. */
+static int
+render_metrics(void *context, struct metrics_buf *out)
+{
+	struct metrics_snapshot snap;
+
+	(void)context;
+	metrics_snapshot(engine, &snap);
+	return metrics_render(&snap, out);
 }
 
 static void
@@ -144,6 +160,10 @@ reload(int password_fd)
 		   qc_config_get(config, "user")) != 0)
 		msg_warn("reload: milter_socket or user changed; it takes a "
 			 "restart of " PROG " to apply");
+	if (strcmp(qc_config_get(fresh, "stats_listen"),
+		   qc_config_get(config, "stats_listen")) != 0)
+		msg_warn("reload: stats_listen changed; it takes a restart of "
+			 PROG " to apply");
 	pthread_rwlock_wrlock(&config_lock);
 	old = config;
 	config = fresh;
@@ -280,10 +300,11 @@ int
 main(int argc, char **argv)
 {
 	struct tool_args args;
+	struct stats_http *stats_http = NULL;
 	char err[700];
 	pthread_t tid;
 	sigset_t handled, old_mask;
-	int ret, status = MI_SUCCESS, password_fd;
+	int ret, status = MI_SUCCESS, password_fd, stats_fd;
 	unsigned int stuck;
 
 	ret = tool_parse_args(PROG, "[-c FILE] [--key=value ...]",
@@ -303,12 +324,16 @@ main(int argc, char **argv)
 	saved_argc = argc;
 	saved_argv = argv;
 	log_open(PROG, qc_config_get(config, "log"));
+	metrics_init(PROG);
 	if (qc_library_init() != QC_OK)
 		msg_fatal(1, "cannot initialise libcurl");
 	if (catch_signals(&handled) < 0)
 		msg_fatal(1, "cannot set up signals: %m");
 	if (open_socket(err, sizeof(err)) < 0)
 		msg_fatal(EXIT_CONFIG, "%s", err);
+	stats_fd = stats_http_open(config, err, sizeof(err));
+	if (stats_fd == -2)
+		msg_fatal(1, "%s", err);
 	password_fd = privs_keep_password_fd(config);
 	if (qc_engine_new(config, &engine) != QC_OK)
 		msg_fatal(EXIT_CONFIG, "%s", qc_engine_errmsg(engine));
@@ -321,12 +346,19 @@ main(int argc, char **argv)
 		msg_fatal(1, "%s", qc_engine_errmsg(engine));
 	if (pthread_create(&tid, NULL, milter_thread, &status) != 0)
 		msg_fatal(1, "cannot start the milter thread");
+	if (stats_fd >= 0 && (stats_http = stats_http_start(stats_fd,
+	    render_metrics, NULL, err, sizeof(err))) == NULL)
+		msg_fatal(1, "%s", err);
 	pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
-	msg_info("starting: milter_socket=%s imap_url=%s",
+	msg_info("starting: milter_socket=%s%s%s imap_url=%s",
 		 qc_config_get(config, "milter_socket"),
+		 stats_fd >= 0 ? " stats_listen=" : "",
+		 stats_fd >= 0 ? qc_config_get(config, "stats_listen") : "",
 		 qc_config_get(config, "imap_url"));
 	main_loop(password_fd);
 	pthread_join(tid, NULL);
+	/* Its scrapes read the engine's counters. */
+	stats_http_stop(stats_http);
 	stuck = qc_engine_free(engine, ENGINE_STOP_WAIT_MS);
 	if (stuck > 0)
 		msg_warn("%u IMAP lookups still hanging at exit", stuck);

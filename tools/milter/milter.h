@@ -18,8 +18,10 @@ extern struct smfiDesc milter_desc;
 qc_engine_t *milter_engine(void);
 /* The configured action text of kind (a reload may change it). */
 void milter_action(enum action_kind kind, char *out, size_t size);
-/* One key=value line per decision, as quotachk-policyd writes. */
+/* One key=value line per decision, as quotachk-policyd writes, and its
+ * metrics (kind: the action that applied). */
 void milter_log_decision(const char *recipient, const qc_check_t *check,
-			 int error, uint64_t size, const char *action);
+			 int error, uint64_t size, enum action_kind kind,
+			 const char *action);
 
 #endif

@@ -16,6 +16,7 @@
 #include "conn.h"
 #include "log.h"
 #include "lookup.h"
+#include "metrics.h"
 #include "request.h"
 
 #define READ_SIZE 16384
@@ -324,6 +325,7 @@ process_input(struct conn *c, const char *buf, size_t len)
 			/* Requests complete before the trouble still get
 			 * their answer; nothing after it is read. */
 			c->d->stats.protocol_errors++;
+			metrics_protocol_error();
 			msg_warn("client %s: %s; disconnecting", c->peer,
 				 policy_status_text(st));
 			c->close_reason = "bad input";
@@ -438,6 +440,7 @@ conn_create(struct policyd *d, int in_fd, int out_fd, const char *peer)
 	}
 	d->nconns++;
 	d->stats.connections++;
+	metrics_connection_open();
 	activity_touch(d, c, loop_now_ms());
 	return c;
 }
@@ -466,6 +469,7 @@ conn_close(struct conn *c, const char *reason)
 	policy_parser_deinit(&c->parser);
 	activity_unlink(d, c);
 	d->nconns--;
+	metrics_connection_close();
 	c->dead_next = d->dead;  /* freed after this loop pass */
 	d->dead = c;
 	if (d->spawn_mode)

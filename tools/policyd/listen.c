@@ -18,7 +18,7 @@
 #define BACKLOG 1024
 
 static int
-open_inet(const char *hostport, char *err, size_t err_size)
+open_inet(const char *key, const char *hostport, char *err, size_t err_size)
 {
 	char host[256];
 	const char *port, *colon = strrchr(hostport, ':');
@@ -27,8 +27,8 @@ open_inet(const char *hostport, char *err, size_t err_size)
 	int fd = -1, e, one = 1;
 
 	if (colon == NULL || colon[1] == '\0') {
-		snprintf(err, err_size, "listen = inet:%s: expected "
-			 "inet:HOST:PORT", hostport);
+		snprintf(err, err_size, "%s = inet:%s: expected "
+			 "inet:HOST:PORT", key, hostport);
 		return -1;
 	}
 	port = colon + 1;
@@ -38,7 +38,7 @@ open_inet(const char *hostport, char *err, size_t err_size)
 		hlen -= 2;
 	}
 	if (hlen >= sizeof(host)) {
-		snprintf(err, err_size, "listen: host name too long");
+		snprintf(err, err_size, "%s: host name too long", key);
 		return -1;
 	}
 	memcpy(host, hostport, hlen);
@@ -50,7 +50,7 @@ open_inet(const char *hostport, char *err, size_t err_size)
 	e = getaddrinfo(hlen == 0 || strcmp(host, "*") == 0 ? NULL : host,
 			port, &hints, &res);
 	if (e != 0) {
-		snprintf(err, err_size, "listen = inet:%s: %s", hostport,
+		snprintf(err, err_size, "%s = inet:%s: %s", key, hostport,
 			 gai_strerror(e));
 		return -1;
 	}
@@ -91,8 +91,8 @@ bind_private(int fd, const struct sockaddr_un *sun)
 }
 
 static int
-open_unix(const char *path, unsigned int mode, long gid, char *err,
-	  size_t err_size)
+open_unix(const char *key, const char *path, unsigned int mode, long gid,
+	  char *err, size_t err_size)
 {
 	struct sockaddr_un sun;
 	struct stat st;
@@ -101,8 +101,8 @@ open_unix(const char *path, unsigned int mode, long gid, char *err,
 	memset(&sun, 0, sizeof(sun));
 	sun.sun_family = AF_UNIX;
 	if (strlen(path) >= sizeof(sun.sun_path)) {
-		snprintf(err, err_size, "listen = unix:%s: path too long",
-			 path);
+		snprintf(err, err_size, "%s = unix:%s: path too long",
+			 key, path);
 		return -1;
 	}
 	strcpy(sun.sun_path, path);
@@ -123,15 +123,15 @@ open_unix(const char *path, unsigned int mode, long gid, char *err,
 }
 
 int
-listen_open(const char *spec, unsigned int mode, long gid, char *err,
-	    size_t err_size)
+listen_open(const char *key, const char *spec, unsigned int mode, long gid,
+	    char *err, size_t err_size)
 {
 	if (strncmp(spec, "inet:", 5) == 0)
-		return open_inet(spec + 5, err, err_size);
+		return open_inet(key, spec + 5, err, err_size);
 	if (strncmp(spec, "unix:", 5) == 0)
-		return open_unix(spec + 5, mode, gid, err, err_size);
-	snprintf(err, err_size, "listen = %s: expected inet:HOST:PORT or "
-		 "unix:PATH", spec);
+		return open_unix(key, spec + 5, mode, gid, err, err_size);
+	snprintf(err, err_size, "%s = %s: expected inet:HOST:PORT or "
+		 "unix:PATH", key, spec);
 	return -1;
 }
 

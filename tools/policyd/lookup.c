@@ -13,6 +13,7 @@
 #include "decision.h"
 #include "log.h"
 #include "lookup.h"
+#include "metrics.h"
 
 /* ---- the decision: log line, counters, hand over to the connection ---- */
 
@@ -49,6 +50,8 @@ finish(struct policyd *d, struct request *r, const qc_check_t *check,
 	else
 		d->stats.verdicts[verdict]++;
 	stats_latency(&d->stats, us);
+	metrics_decision(error, verdict, action, check != NULL ?
+			 qc_check_source(check) : QC_SOURCE_NONE, us);
 	if (r->kind == POLICY_CHECK_COMMIT || r->kind == POLICY_COMMIT)
 		snprintf(eom, sizeof(eom), " state=END-OF-MESSAGE "
 			 "recipients=%" PRIu64 " counted=%u",

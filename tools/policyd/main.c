@@ -24,6 +24,8 @@
 #include "privs.h"
 #include "server.h"
 #include "lookup.h"
+#include "metrics.h"
+#include "stats_http.h"
 
 #define PROG "quotachk-policyd"
 
@@ -62,6 +64,18 @@ warn_socket_access(const char *listen, uint64_t mode, long gid)
 		 listen, (unsigned long long)mode);
 }
 
+/* A scrape, from the stats_listen thread: the engine is thread-safe and
+ * outlives that thread. */
+static int
+render_metrics(void *context, struct metrics_buf *out)
+{
+	struct policyd *d = context;
+	struct metrics_snapshot snap;
+
+	metrics_snapshot(d->engine, &snap);
+	return metrics_render(&snap, out);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -69,7 +83,7 @@ main(int argc, char **argv)
 	struct policyd d;
 	const char *listen;
 	char err[700];
-	int ret, fd = -1;
+	int ret, fd = -1, stats_fd;
 	uint64_t mode;
 
 	ret = tool_parse_args(PROG, "[OPTIONS]",
@@ -96,6 +110,7 @@ main(int argc, char **argv)
 	listen = qc_config_get(d.config, "listen");
 	d.spawn_mode = listen[0] == '\0';
 	log_open(PROG, server_log_mode(d.config, d.spawn_mode));
+	metrics_init(PROG);
 	if (qc_library_init() != QC_OK)
 		msg_fatal(1, "cannot initialise libcurl");
 	if (server_setup(&d, err, sizeof(err)) < 0)
@@ -107,12 +122,22 @@ main(int argc, char **argv)
 			msg_fatal(EXIT_CONFIG, "%s", err);
 		if (qc_config_get_number(d.config, "listen_mode", &mode))
 			mode = 0660;
-		fd = listen_open(listen, (unsigned int)mode, gid, err,
+		fd = listen_open("listen", listen, (unsigned int)mode, gid, err,
 				 sizeof(err));
 		if (fd < 0)
 			msg_fatal(1, "%s", err);
 		warn_socket_access(listen, mode, gid);
 	}
+	/* spawn(8) starts a process per client: they cannot all bind it. */
+	if (d.spawn_mode && qc_config_get(d.config, "stats_listen")[0]) {
+		msg_warn("stats_listen is ignored without listen (spawn mode "
+			 "runs one process per Postfix client)");
+		stats_fd = -1;
+	} else {
+		stats_fd = stats_http_open(d.config, err, sizeof(err));
+	}
+	if (stats_fd == -2)
+		msg_fatal(1, "%s", err);
 	d.password_fd = privs_keep_password_fd(d.config);
 	/* The engine reads the password now, as root; its threads start
 	 * once root is dropped. */
@@ -125,9 +150,15 @@ main(int argc, char **argv)
 		msg_fatal(1, "%s", qc_engine_errmsg(d.engine));
 	if (server_start(&d, fd, listen, err, sizeof(err)) < 0)
 		msg_fatal(1, "%s", err);
-	msg_info("starting: %s%s imap_url=%s imap_connections=%llu "
+	/* Signals are blocked since server_setup(): the thread takes none. */
+	if (stats_fd >= 0 && (d.stats_http = stats_http_start(stats_fd,
+	    render_metrics, &d, err, sizeof(err))) == NULL)
+		msg_fatal(1, "%s", err);
+	msg_info("starting: %s%s%s%s imap_url=%s imap_connections=%llu "
 		 "cache_ttl=%llums", listen[0] ? "listen=" : "spawn mode",
-		 listen, qc_config_get(d.config, "imap_url"),
+		 listen, stats_fd >= 0 ? " stats_listen=" : "",
+		 stats_fd >= 0 ? qc_config_get(d.config, "stats_listen") : "",
+		 qc_config_get(d.config, "imap_url"),
 		 (unsigned long long)d.set.imap_connections,
 		 (unsigned long long)d.set.cache_ttl_ms);
 	log_flush();

@@ -18,6 +18,7 @@
 
 struct conn;
 struct policyd;
+struct stats_http;
 
 /*
  * One request, queued on its connection in arrival order.  Answers go
@@ -73,6 +74,7 @@ struct policyd {
 	/* imap_password_file as opened while still root, so that a reload
 	 * as user can re-read a root-only file (-1 if it could not be). */
 	int password_fd;
+	struct stats_http *stats_http;    /* stats_listen; NULL: off */
 };
 
 /* settings from config; returns 0 or -1 when a number is unreadable. */

@@ -25,6 +25,7 @@
 #include "lookup.h"
 #include "reload.h"
 #include "server.h"
+#include "stats_http.h"
 
 #define PROG "quotachk-policyd"
 #define ACCEPT_BATCH 64
@@ -147,7 +148,8 @@ static void
 reload(struct policyd *d)
 {
 	static const char *const fixed[] = {"listen", "listen_mode",
-					    "listen_group", "user"};
+					    "listen_group", "user",
+					    "stats_listen"};
 	qc_config_t *config = NULL, *old;
 	struct settings set;
 	char err[700];
@@ -335,6 +337,9 @@ server_teardown(struct policyd *d)
 	unsigned int stuck;
 
 	close_listener(d);
+	/* Its scrapes read the engine's counters. */
+	stats_http_stop(d->stats_http);
+	d->stats_http = NULL;
 	stuck = qc_engine_free(d->engine, WORKER_STOP_WAIT_MS);
 	d->engine = NULL;
 	if (stuck > 0)
