@@ -24,7 +24,8 @@ POLICYD=$QC_BUILD/tools/quotachk-policyd
 MILTER=$QC_BUILD/tools/quotachk-milter
 CLIENT="python3 $(dirname "$0")/metrics.py"
 [ -x "$POLICYD" ] || { echo "SKIP: $POLICYD not built"; exit 77; }
-command -v promtool >/dev/null || { echo "SKIP: promtool missing (package prometheus; tests/servers/install-deps.sh)"; exit 77; }
+PROMTOOL=$(bash "$QC_SERVERS/install-deps.sh" --print-promtool) ||
+	{ fail "no promtool (tests/servers/install-deps.sh --print-promtool)"; exit 1; }
 command -v curl >/dev/null || { echo "SKIP: curl missing"; exit 77; }
 
 TMP=$(mktemp -d /tmp/qc-metrics.XXXXXX) || exit 1
@@ -80,7 +81,7 @@ expect_metric() { # SAMPLE VALUE [WHAT]
 	expect_eq "${3:-}${3:+: }$1" "$(metric "$1")" "$2"
 }
 promtool_ok() { # WHAT
-	if out=$(promtool check metrics <"$TMP/body" 2>&1); then
+	if out=$("$PROMTOOL" check metrics <"$TMP/body" 2>&1); then
 		pass "$1: promtool check metrics accepts it"
 	else
 		fail "$1: promtool check metrics: $out"

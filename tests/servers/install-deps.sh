@@ -12,6 +12,9 @@
 #   install-deps.sh --sendmail-only --print-sendmail
 #                                   only ensure the unpacked Sendmail and print
 #                                   its root (sendmail.sh at every start)
+#   install-deps.sh --print-promtool
+#                                   only ensure promtool (one in PATH, or the
+#                                   prometheus package unpacked) and print it
 #
 # Idempotent and a fast no-op when everything is present (one dpkg-query).
 #
@@ -47,8 +50,6 @@ PACKAGES=(
     valgrind clang libclang-rt-14-dev procps
     libmilter-dev miltertest
     m4 libdb5.3 libnsl2 libwrap0 libldap-2.5-0   # the unpacked sendmail (ldd)
-    prometheus              # promtool, for metrics.sh (installed without
-                            # its recommends: see install_packages)
 )
 
 # missing_packages: print the PACKAGES that are not fully installed.
@@ -76,20 +77,8 @@ install_packages() {
     # private Postfix instances with their own config directory.
     echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
     apt-get update -q >&2
-    # prometheus only for promtool: its recommends (node exporter, ...)
-    # are services the tests have no use for.
-    local p rest=() prom=()
-    for p in "${missing[@]}"; do
-        if [[ $p == prometheus ]]; then prom+=("$p"); else rest+=("$p"); fi
-    done
-    if ((${#rest[@]})); then
-        apt-get install -y -q -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
-            "${rest[@]}" >&2
-    fi
-    if ((${#prom[@]})); then
-        apt-get install -y -q --no-install-recommends -o Dpkg::Options::=--force-confdef \
-            -o Dpkg::Options::=--force-confold "${prom[@]}" >&2
-    fi
+    apt-get install -y -q -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
+        "${missing[@]}" >&2
     mapfile -t missing < <(missing_packages)
     ((${#missing[@]} == 0)) || qc_die "still missing after apt-get install: ${missing[*]}"
 }
@@ -218,6 +207,36 @@ ensure_sendmail() {
     echo "$CACHE_DIR/sendmail-$version"
 }
 
+# ensure_promtool: print the path of a promtool (metrics.sh checks the
+# exposition format with it).  Installing the prometheus package would
+# also enable and start a Prometheus server on *:9090 on a machine with
+# systemd, so the package is unpacked into the cache instead; promtool is a
+# static Go program.  One in PATH wins.
+ensure_promtool() {
+    local installed version
+    if installed=$(command -v promtool); then
+        echo "$installed"; return 0
+    fi
+    version=$(ls -d "$CACHE_DIR"/prometheus-*/usr/bin/promtool 2>/dev/null | sort -V | tail -n 1)
+    if [[ -n $version ]]; then
+        echo "$version"; return 0
+    fi
+    version=$(package_candidate prometheus)
+    if [[ -z $version ]]; then
+        [[ $(id -u) == 0 ]] || qc_die "no prometheus in the package lists (run install-deps.sh as root)"
+        apt-get update -q >&2
+        version=$(package_candidate prometheus)
+        [[ -n $version ]] || qc_die "no prometheus package available (for promtool)"
+    fi
+    ensure_unpacked "$CACHE_DIR/prometheus-$version" usr/bin/promtool "prometheus=$version"
+    echo "$CACHE_DIR/prometheus-$version/usr/bin/promtool"
+}
+
+# package_candidate PACKAGE: the version apt would install, or nothing.
+package_candidate() {
+    apt-cache policy "$1" 2>/dev/null | awk '$1 == "Candidate:" && $2 != "(none)" { print $2 }'
+}
+
 sendmail_candidate() {
     apt-cache policy sendmail-bin 2>/dev/null | awk '$1 == "Candidate:" && $2 != "(none)" { print $2 }'
 }
@@ -231,7 +250,8 @@ main() {
             --imapd-only) imapd_only=1 ;;
             --print-sendmail) print_sendmail=1 ;;
             --sendmail-only) sendmail_only=1 ;;
-            -h | --help) sed -n '2,17p' "$0"; exit 0 ;;
+            --print-promtool) ensure_promtool; exit ;;
+            -h | --help) sed -n '2,20p' "$0"; exit 0 ;;
             *) qc_die "unknown argument: $1" ;;
         esac
         shift
@@ -252,6 +272,8 @@ main() {
     if [[ -z $imapd_only || -n $print_sendmail ]]; then
         sendmail_root=$(ensure_sendmail)
     fi
+    # Downloaded now, with the rest, rather than in the middle of the tests.
+    [[ -n $imapd_only ]] || ensure_promtool >/dev/null
     [[ -z $print ]] || echo "$bin"
     [[ -z $print_mupdate ]] || echo "$mupdate"
     [[ -z $print_sendmail ]] || echo "$sendmail_root"
