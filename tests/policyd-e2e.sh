@@ -301,7 +301,14 @@ sleep 1.1
 kill -STOP $HUNG_PIDS
 policy ask "$PD_PORT" 10 carol@example.test >"$TMP/term.out" &
 client=$!
-sleep 0.5
+# The request must be in the daemon's hands before SIGTERM: wait for the
+# client's connection (python may take seconds to start on a busy
+# machine), then a moment for the request line to arrive.
+for _ in $(seq 1 100); do
+    ss -Htn state established "( dport = :$PD_PORT )" | grep -q . && break
+    sleep 0.1
+done
+sleep 0.3
 kill -TERM "$PD_PID"
 wait "$client"
 expect "SIGTERM: request in hand still answered" '^action=DUNNO$' "$(cat "$TMP/term.out")"
