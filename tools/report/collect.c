@@ -57,6 +57,9 @@ add_error(struct report *r, const char *mailbox, const char *message)
 		       mailbox);
 	snprintf(r->errors[r->nerrors].message,
 		 sizeof(r->errors[0].message), "%s", message);
+	snprintf(r->errors[r->nerrors].backend,
+		 sizeof(r->errors[0].backend), "%s",
+		 r->backend != NULL ? r->backend : "");
 	r->nerrors++;
 }
 
@@ -73,6 +76,19 @@ add_entry(struct report *r, const char *name, const struct qc_quota *q)
 	copy_printable(e->root, sizeof(e->root), q->root);
 	e->storage = q->storage;
 	e->messages = q->messages;
+	snprintf(e->backend, sizeof(e->backend), "%s",
+		 r->backend != NULL ? r->backend : "");
+}
+
+/* A backend that could not be asked at all: an error of the report,
+ * which goes on with the other backends. */
+void
+report_backend_failed(struct report *r)
+{
+	char name[QC_MAILBOX_MAX];
+
+	snprintf(name, sizeof(name), "(backend %s)", r->backend);
+	add_error(r, name, r->failure);
 }
 
 /* A lookup's outcome: an entry, an error, or nothing (no mailbox). */
@@ -240,6 +256,20 @@ report_collect_users(qc_client_t *client, const char *users_file,
 		address[strcspn(address, " \t\r\n#")] = '\0';
 		if (address[0] == '\0')
 			continue;
+		if (r->backends_of != NULL) {
+			unsigned int index;
+
+			/* Each backend asks only for its own addresses;
+			 * an unroutable one is listed once, by the first. */
+			ret = qc_config_backend_for(r->backends_of, address,
+						    &index);
+			if (ret == QC_ERR_ADDRESS && r->first_pass) {
+				add_error(r, address, qc_strerror(ret));
+				continue;
+			}
+			if (ret != QC_OK || index != r->backend_index)
+				continue;
+		}
 		ret = qc_client_query(client, address, &q, &verdict);
 		if (record(client, r, address, ret, &q, verdict) < 0) {
 			snprintf(r->failure, sizeof(r->failure), "%s",
@@ -256,5 +286,6 @@ report_free(struct report *r)
 {
 	free(r->entries);
 	free(r->errors);
+	free(r->backends);
 	memset(r, 0, sizeof(*r));
 }
