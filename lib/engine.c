@@ -63,6 +63,7 @@ read_settings(qc_engine_t *e, const qc_config_t *config, struct engine_settings 
 	}
 	qc_strlcpy(s->delimiters, qc_config_get(config, "recipient_delimiter"),
 		   sizeof(s->delimiters));
+	s->rule = *qc_config_rule(config);
 	return QC_OK;
 }
 
@@ -71,6 +72,7 @@ static void
 apply_settings(qc_engine_t *e, const struct engine_settings *s)
 {
 	e->timeout_ms = s->timeout_ms;
+	e->rule = s->rule;
 	e->nconnections = s->nconnections;
 	memcpy(e->delimiters, s->delimiters, sizeof(e->delimiters));
 }
@@ -171,8 +173,7 @@ decide(qc_engine_t *e, qc_check_t *c, const struct cache_value *v)
 	c->counted_bytes = v->counted_bytes;
 	if (v->verdict != QC_VERDICT_FITS)
 		return;
-	qc_decide_rule(qc_config_rule(e->config), &q, c->size, &c->verdict,
-		       &c->flags);
+	qc_decide_rule(&e->rule, &q, c->size, &c->verdict, &c->flags);
 	if (c->stage == QC_STAGE_END_OF_MESSAGE &&
 	    c->verdict == QC_VERDICT_FITS) {
 		c->counted = (unsigned int)cache_charge(e->cache, c->key,

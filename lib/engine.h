@@ -120,8 +120,10 @@ struct engine_event {
 
 struct qc_engine {
 	pthread_mutex_t lock;
-	const qc_config_t *config;
-	/* Settings of config. */
+	const qc_config_t *config;        /* NULL once retired */
+	/* Settings of config.  The rule is a copy: a retired backend's
+	 * lookups in flight still decide after its config is freed. */
+	struct qc_rule rule;
 	uint64_t timeout_ms;
 	uint64_t nconnections;
 	char delimiters[32];
@@ -194,6 +196,7 @@ void engine_drain(qc_engine_t *src, qc_engine_t *top);
 struct engine_settings {
 	uint64_t timeout_ms, nconnections, cache_ttl_ms, cache_size;
 	char delimiters[32];
+	struct qc_rule rule;
 };
 int engine_reconf_prepare(qc_engine_t *engine, const qc_config_t *config,
 			  struct engine_settings *set);

@@ -109,6 +109,23 @@ backends_start(qc_engine_t *e)
 	return QC_OK;
 }
 
+/*
+ * A backend no longer listed keeps answering the checks it holds, which
+ * need only its copies (rule, clients); its config goes with the caller's
+ * old one, so it must not be reached again.
+ */
+static void
+retire_unless_listed(qc_engine_t *sub, qc_engine_t *const *listed,
+		     unsigned int n)
+{
+	for (unsigned int i = 0; i < n; i++)
+		if (listed[i] == sub)
+			return;
+	pthread_mutex_lock(&sub->lock);
+	sub->config = NULL;
+	pthread_mutex_unlock(&sub->lock);
+}
+
 static qc_engine_t *
 find_sub(qc_engine_t *e, const char *name)
 {
@@ -168,6 +185,8 @@ backends_reconfigure(qc_engine_t *e, const qc_config_t *config)
 	for (i = 0; i < n; i++)
 		if (is_new[i])
 			publish(e, next[i]);
+	for (qc_engine_t *sub = e->all_subs; sub != NULL; sub = sub->all_next)
+		retire_unless_listed(sub, next, n);
 	pthread_mutex_unlock(&e->lock);
 	for (i = 0; i < n; i++) {
 		int r;
