@@ -11,8 +11,9 @@
 #      recipients get action_error within imap_timeout while Dovecot's
 #      answers stay right and fast (max latency measured); the SIGUSR1
 #      stats have a line per backend; then Dovecot stopped: its recipients
-#      get action_error, Cyrus's are right, and the report is partial.
-# Runs with QC_INTEGRATION=1 as root (testlib.sh); about 30 s.
+#      get action_error, Cyrus's are right, and the report is partial;
+#   4. a reload drops Dovecot and lets Cyrus serve c.example too.
+# Runs with QC_INTEGRATION=1 as root (testlib.sh).
 . "$(dirname "$0")/testlib.sh"
 qc_require_servers
 QC_LOG_NAME=backends
@@ -319,6 +320,23 @@ out=$("$REPORT" -c "$TMP/quotachk.conf" --users-file="$TMP/users" 2>/dev/null)
 expect_eq "[dovecot stopped] report: partial" "$?" 1
 expect_eq "[dovecot stopped] report: Cyrus's mailboxes, Dovecot's as errors" "$(summary "$out")" \
 	"cyrus:alice@a.example:$alice_a cyrus:bob@a.example:$((300 * K)) | ['cyrus', 'dovecot-failed'] | ['dovecot:(backend dovecot)', 'dovecot:alice@b.example']"
+
+# A reload that changes the backends: Dovecot's dropped (it retires; its
+# config is freed with the old one), Cyrus now serves c.example too.
+sed -i 's/^domains = a.example$/domains = a.example, c.example/' "$TMP/cyrus.conf"
+sed -i 's/^backends = .*/backends = cyrus.conf/' "$TMP/quotachk.conf"
+kill -HUP "$PD_PID"
+for _ in $(seq 100); do
+	grep -q 'configuration reloaded' "$TMP/policyd.log" && break
+	sleep 0.05
+done
+expect_contains "[reload] new backends" "$(grep 'reload' "$TMP/policyd.log")" "configuration reloaded"
+expect_eq "[reload] c.example on Cyrus, b.example served by none" \
+	"$(ask carol@c.example bob@b.example bob@a.example | tr '\n' '|')" "DUNNO|DUNNO|$OVER|"
+log=$(cat "$TMP/policyd.log")
+expect_contains "[reload] carol@c.example asked on Cyrus" "$log" "recipient=carol@c.example mailbox=user.carol backend=cyrus"
+expect_contains "[reload] bob@b.example not checked" \
+	"$(grep 'recipient=bob@b.example mailbox=- ' "$TMP/policyd.log" | tail -1)" "verdict=notchecked"
 
 bad=$(grep -E 'Sanitizer|runtime error|panic|fatal' "$TMP/policyd.log" | head -3)
 expect_eq "daemon log: no sanitizer report, panic or fatal" "$bad" ""
