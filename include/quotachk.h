@@ -166,6 +166,43 @@ typedef void qc_config_visit_fn(const char *key, const char *value,
 QC_EXPORT void qc_config_foreach(const qc_config_t *config,
 				 qc_config_visit_fn *fn, void *context);
 
+/*
+ * Several backends chosen by recipient domain (key "backends"): for sites
+ * that run a server per domain, or Cyrus for some domains and Dovecot for
+ * others.  qc_config_validate() reads each file listed (a relative name
+ * is relative to the directory of the file last loaded with
+ * qc_config_load_file()) into a config that starts as a copy of this
+ * one's values, overrides included; a backend file may set only the
+ * imap_* keys, mailbox_format, recipient_delimiter, domains, quota_rule
+ * and quota_grace.  Each backend must end up with the required imap_*
+ * keys; the main config then need not have them.  A backend is named
+ * after its file: the base name without ".conf" (letters, digits, '-',
+ * '_', '.'), unique.  A backend whose domains are empty serves every
+ * domain: it may only be the last (the catch-all).
+ *
+ * With no "backends" the count is 0 and the config itself is the server.
+ * qc_config_backend() and qc_config_backend_name() return NULL for an
+ * index out of range; both are owned by config, valid until the next
+ * qc_config_validate() or qc_config_free().
+ */
+#define QC_BACKEND_NONE ((unsigned int)-1)
+QC_EXPORT unsigned int qc_config_backend_count(const qc_config_t *config);
+QC_EXPORT const qc_config_t *qc_config_backend(const qc_config_t *config,
+					       unsigned int index);
+QC_EXPORT const char *qc_config_backend_name(const qc_config_t *config,
+					     unsigned int index);
+/*
+ * The backend that serves address: the first whose domains list its
+ * domain (an address without a domain: only a catch-all).  QC_OK with
+ * *index_r = QC_BACKEND_NONE when none does (the recipient is not
+ * checked: QC_VERDICT_NOT_CHECKED); QC_ERR_ADDRESS for an address that
+ * cannot be split; QC_ERR_INVALID when no backends are configured.
+ * Pure: no I/O.
+ */
+QC_EXPORT int qc_config_backend_for(const qc_config_t *config,
+				    const char *address,
+				    unsigned int *index_r);
+
 /* ------------------------------------------------------------------ */
 /* Quota data and the pure fit decision.                               */
 
@@ -523,6 +560,28 @@ QC_EXPORT const char *qc_engine_errmsg(const qc_engine_t *engine);
 QC_EXPORT uint64_t qc_engine_counter(qc_engine_t *engine,
 				     enum qc_counter counter);
 
+/*
+ * Several backends (the "backends" key): the engine keeps a whole engine
+ * per backend (imap_connections workers, cache, coalescing, backoff of its
+ * own), so a slow or dead backend never delays the answers for another's
+ * domains; a recipient no backend serves is answered at once with
+ * QC_VERDICT_NOT_CHECKED.  Events (backoff) name the backend.
+ * qc_engine_counter() is the sum over the backends (QC_COUNTER_BACKING_OFF:
+ * how many back off); these give one backend's.  index follows the
+ * config's order; the count is 0 without backends.  Names are owned by
+ * the engine, valid until it is reconfigured or freed.  Call them from
+ * the thread that reconfigures the engine.  A reconfiguration may change
+ * the backends (a backend no longer listed answers what it holds, then
+ * idles until the engine is freed) but not switch between one server and
+ * backends: that is refused (QC_ERR_CONFIG) and needs a restart.
+ */
+QC_EXPORT unsigned int qc_engine_backend_count(const qc_engine_t *engine);
+QC_EXPORT const char *qc_engine_backend_name(const qc_engine_t *engine,
+					     unsigned int index);
+QC_EXPORT uint64_t qc_engine_backend_counter(qc_engine_t *engine,
+					     unsigned int index,
+					     enum qc_counter counter);
+
 /* A check: fill it in, submit it, read the answer.  Reusable after its
  * answer (or qc_engine_cancel()); qc_check_reset() clears it. */
 QC_EXPORT int qc_check_new(qc_check_t **check_r);
@@ -553,6 +612,9 @@ QC_EXPORT int qc_check_usage(const qc_check_t *check,
 			     uint64_t *counted_bytes_r);
 /* The mailbox name asked; "" when none.  Owned by the check. */
 QC_EXPORT const char *qc_check_mailbox(const qc_check_t *check);
+/* The backend that answered (its name); "" without backends or when no
+ * backend serves the recipient.  Owned by the check. */
+QC_EXPORT const char *qc_check_backend(const qc_check_t *check);
 /* Why error is not QC_OK; "" otherwise.  Owned by the check. */
 QC_EXPORT const char *qc_check_errmsg(const qc_check_t *check);
 /* END-OF-MESSAGE: 1 when the message was counted. */

@@ -60,6 +60,9 @@ static const struct key_def keys[] = {
 	{"domains", T_STRING, "", 0, 0,
 	 "only these domains are checked (empty: all)",
 	 SETTING_MAX(domains)},
+	{"backends", T_STRING, "", 0, 0,
+	 "files, one per backend, chosen by recipient domain (empty: one "
+	 "server, the imap_* keys here)", 0},
 	{"quota_rule", T_RULE, "strict", 0, 0,
 	 "server rule the verdict follows: strict, cyrus or dovecot", 0},
 	{"quota_grace", T_GRACE, "10%", 0, 0,
@@ -111,6 +114,9 @@ struct qc_config {
 	char *values[NKEYS];
 	int password_fd;                  /* not owned; -1: none */
 	struct qc_rule rule; /* quota_rule and quota_grace, parsed */
+	int backend_file;    /* only backend keys may be set from a file */
+	char *dir;           /* of the file last loaded: for "backends" */
+	struct qc_backends backends;
 	char errmsg[QC_ERRMSG_MAX];
 };
 
@@ -340,9 +346,62 @@ qc_config_free(qc_config_t *cfg)
 {
 	if (cfg == NULL)
 		return;
+	qc_backends_clear(&cfg->backends);
 	for (size_t i = 0; i < NKEYS; i++)
 		free(cfg->values[i]);
+	free(cfg->dir);
 	free(cfg);
+}
+
+int
+qc_config_inherit(const qc_config_t *main_cfg, qc_config_t **config_r)
+{
+	qc_config_t *cfg;
+	int ret = qc_config_new(&cfg);
+
+	if (ret != QC_OK)
+		return ret;
+	for (size_t i = 0; i < NKEYS; i++) {
+		char *copy = strdup(main_cfg->values[i]);
+
+		if (copy == NULL) {
+			qc_config_free(cfg);
+			return QC_ERR_NOMEM;
+		}
+		free(cfg->values[i]);
+		cfg->values[i] = copy;
+	}
+	/* A backend's own "backends" would nest: it starts empty, and a
+	 * backend file may not set it. */
+	free(cfg->values[key_index("backends", 8)]);
+	cfg->values[key_index("backends", 8)] = NULL;
+	if ((cfg->values[key_index("backends", 8)] = strdup("")) == NULL) {
+		qc_config_free(cfg);
+		return QC_ERR_NOMEM;
+	}
+	cfg->password_fd = main_cfg->password_fd;
+	cfg->backend_file = 1;
+	sync_rule(cfg);
+	*config_r = cfg;
+	return QC_OK;
+}
+
+struct qc_backends *
+qc_config_backends_of(const qc_config_t *cfg)
+{
+	return (struct qc_backends *)&cfg->backends;
+}
+
+const char *
+qc_config_dir(const qc_config_t *cfg)
+{
+	return cfg->dir;
+}
+
+char *
+qc_config_errbuf(qc_config_t *cfg)
+{
+	return cfg->errmsg;
 }
 
 int
@@ -396,6 +455,13 @@ parse_entry(qc_config_t *cfg, char *line, const char *path, int lineno)
 	if (idx < 0) {
 		qc_errmsg_set(cfg->errmsg, "%s: unknown key \"%.64s\"; see "
 			      "quotachk.conf(5) for the keys", origin, name);
+		return QC_ERR_CONFIG;
+	}
+	if (cfg->backend_file && !qc_backend_key_allowed(keys[idx].name)) {
+		qc_errmsg_set(cfg->errmsg, "%s: %s cannot be set in a backend "
+			      "file; a backend file sets only %s (the other "
+			      "keys belong in the main file)", origin,
+			      keys[idx].name, QC_BACKEND_KEYS_TEXT);
 		return QC_ERR_CONFIG;
 	}
 	return set_value(cfg, idx, value, origin);
@@ -471,6 +537,19 @@ qc_config_load_file(qc_config_t *cfg, const char *path)
 			      "%s: %s", path, strerror(errno));
 		return QC_ERR_CONFIG;
 	}
+	if (!cfg->backend_file) {
+		const char *slash = strrchr(path, '/');
+		char *dir = slash == NULL ? strdup(".") :
+			    strndup(path, slash == path ? 1 :
+				    (size_t)(slash - path));
+
+		if (dir == NULL) {
+			fclose(fp);
+			return QC_ERR_NOMEM;
+		}
+		free(cfg->dir);
+		cfg->dir = dir;
+	}
 	ret = qc_config_load_stream(cfg, fp, path);
 	fclose(fp);
 	return ret;
@@ -515,14 +594,27 @@ qc_config_get_number(const qc_config_t *cfg, const char *key,
 int
 qc_config_validate(qc_config_t *cfg)
 {
+	if (cfg == NULL)
+		return QC_ERR_INVALID;
+	if (cfg->backend_file)
+		return qc_config_validate_server(cfg);
+	/* Read the backend files now, after every override of the main
+	 * file: a backend starts from the main file's final values. */
+	qc_backends_clear(&cfg->backends);
+	if (qc_config_get(cfg, "backends")[0] != '\0')
+		return qc_backends_load(cfg);
+	return qc_config_validate_server(cfg);
+}
+
+int
+qc_config_validate_server(qc_config_t *cfg)
+{
 	static const char *const required[] = {
 		"imap_url", "imap_user", "imap_password_file"
 	};
 	char urls[QC_URLS_MAX][QC_URL_MAX], why[160];
 	unsigned int n;
 
-	if (cfg == NULL)
-		return QC_ERR_INVALID;
 	for (size_t i = 0; i < sizeof(required) / sizeof(required[0]); i++) {
 		if (qc_config_get(cfg, required[i])[0] == '\0') {
 			qc_errmsg_set(cfg->errmsg, "%s is not set; it is "
@@ -555,6 +647,15 @@ qc_config_set_password_fd(qc_config_t *cfg, int fd)
 	if (cfg == NULL || fd < -1)
 		return QC_ERR_INVALID;
 	cfg->password_fd = fd;
+	/* The descriptor is of the main file's imap_password_file: a
+	 * backend with the same file may use it too. */
+	for (unsigned int i = 0; i < cfg->backends.count; i++) {
+		qc_config_t *b = cfg->backends.config[i];
+
+		if (strcmp(qc_config_get(b, "imap_password_file"),
+			   qc_config_get(cfg, "imap_password_file")) == 0)
+			b->password_fd = fd;
+	}
 	return QC_OK;
 }
 

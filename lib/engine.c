@@ -49,13 +49,8 @@ engine_now_ms(void)
 
 /* ---- settings ---- */
 
-struct settings {
-	uint64_t timeout_ms, nconnections, cache_ttl_ms, cache_size;
-	char delimiters[32];
-};
-
 static int
-read_settings(qc_engine_t *e, const qc_config_t *config, struct settings *s)
+read_settings(qc_engine_t *e, const qc_config_t *config, struct engine_settings *s)
 {
 	if (qc_config_get_number(config, "imap_timeout", &s->timeout_ms) ||
 	    qc_config_get_number(config, "imap_connections",
@@ -68,14 +63,16 @@ read_settings(qc_engine_t *e, const qc_config_t *config, struct settings *s)
 	}
 	qc_strlcpy(s->delimiters, qc_config_get(config, "recipient_delimiter"),
 		   sizeof(s->delimiters));
+	s->rule = *qc_config_rule(config);
 	return QC_OK;
 }
 
 /* Lock held (or no thread started yet). */
 static void
-apply_settings(qc_engine_t *e, const struct settings *s)
+apply_settings(qc_engine_t *e, const struct engine_settings *s)
 {
 	e->timeout_ms = s->timeout_ms;
+	e->rule = s->rule;
 	e->nconnections = s->nconnections;
 	memcpy(e->delimiters, s->delimiters, sizeof(e->delimiters));
 }
@@ -138,6 +135,7 @@ event(qc_engine_t *e, enum qc_event_level level, const char *fmt, ...)
 {
 	struct engine_event *ev;
 	va_list ap;
+	int len = 0;
 
 	if (e->nevents == ENGINE_EVENTS_MAX) {
 		e->events_dropped++;
@@ -145,8 +143,12 @@ event(qc_engine_t *e, enum qc_event_level level, const char *fmt, ...)
 	}
 	ev = &e->events[e->nevents++];
 	ev->level = level;
+	/* With several backends, the log must say which one fails. */
+	if (e->name[0] != '\0')
+		len = snprintf(ev->text, sizeof(ev->text), "backend %s: ",
+			       e->name);
 	va_start(ap, fmt);
-	vsnprintf(ev->text, sizeof(ev->text), fmt, ap);
+	vsnprintf(ev->text + len, sizeof(ev->text) - (size_t)len, fmt, ap);
 	va_end(ap);
 	ring(e);
 }
@@ -171,8 +173,7 @@ decide(qc_engine_t *e, qc_check_t *c, const struct cache_value *v)
 	c->counted_bytes = v->counted_bytes;
 	if (v->verdict != QC_VERDICT_FITS)
 		return;
-	qc_decide_rule(qc_config_rule(e->config), &q, c->size, &c->verdict,
-		       &c->flags);
+	qc_decide_rule(&e->rule, &q, c->size, &c->verdict, &c->flags);
 	if (c->stage == QC_STAGE_END_OF_MESSAGE &&
 	    c->verdict == QC_VERDICT_FITS) {
 		c->counted = (unsigned int)cache_charge(e->cache, c->key,
@@ -491,6 +492,16 @@ start(qc_engine_t *e, qc_check_t *c)
 	uint64_t now = engine_now_ms(), hash;
 	int checked = 1, ret;
 
+	if (e->backends) {
+		/* No backend serves it, or no domain to route by. */
+		c->key[0] = '\0';
+		if (c->route_error != QC_OK)
+			set_error(c, c->route_error, "recipient cannot be "
+				  "mapped to a mailbox name");
+		else
+			c->verdict = QC_VERDICT_NOT_CHECKED;
+		return 1;
+	}
 	if (cache_key(c->recipient, e->delimiters, c->key,
 		      sizeof(c->key)) < 0) {
 		c->key[0] = '\0';
@@ -566,15 +577,26 @@ start(qc_engine_t *e, qc_check_t *c)
 	return 0;
 }
 
-static int
-submit(qc_engine_t *e, qc_check_t *c, int blocking, qc_check_done_fn *done,
-       void *context)
+int
+engine_submit(qc_engine_t *e, qc_check_t *c, int blocking,
+	      qc_check_done_fn *done, void *context)
 {
 	int now;
 
 	if (e == NULL || c == NULL || c->recipient == NULL ||
 	    c->state == CHECK_WAITING || c->state == CHECK_ANSWERED)
 		return QC_ERR_INVALID;
+	if (e->parent == NULL) {
+		c->sub = NULL;
+		c->route_error = QC_OK;
+		c->backend[0] = '\0';
+	}
+	if (e->backends) {
+		qc_engine_t *sub = backends_route(e, c);
+
+		if (sub != NULL)
+			return engine_submit(sub, c, blocking, done, context);
+	}
 	c->error = QC_OK;
 	c->verdict = QC_VERDICT_FITS;
 	c->flags = 0;
@@ -611,16 +633,18 @@ int
 qc_engine_submit(qc_engine_t *e, qc_check_t *c, qc_check_done_fn *done,
 		 void *context)
 {
-	return submit(e, c, 0, done, context);
+	return engine_submit(e, c, 0, done, context);
 }
 
 int
 qc_engine_check(qc_engine_t *e, qc_check_t *c)
 {
-	int ret = submit(e, c, 1, NULL, NULL);
+	int ret = engine_submit(e, c, 1, NULL, NULL);
 
 	if (ret != QC_OK)
 		return ret;
+	if (c->sub != NULL)
+		e = c->sub; /* it waits there */
 	pthread_mutex_lock(&e->lock);
 	while (c->state != CHECK_DONE)
 		pthread_cond_wait(&e->answered_cond, &e->lock);
@@ -633,6 +657,8 @@ qc_engine_cancel(qc_engine_t *e, qc_check_t *c)
 {
 	if (e == NULL || c == NULL)
 		return;
+	if (c->sub != NULL)
+		e = c->sub;
 	pthread_mutex_lock(&e->lock);
 	if (c->state == CHECK_WAITING) {
 		unwait(e, c);
@@ -660,8 +686,6 @@ qc_engine_fd(const qc_engine_t *e)
 void
 qc_engine_process(qc_engine_t *e)
 {
-	struct engine_event events[ENGINE_EVENTS_MAX];
-	unsigned int nevents, dropped;
 	uint64_t n;
 
 	if (e == NULL)
@@ -670,18 +694,33 @@ qc_engine_process(qc_engine_t *e)
 	 * emptied then rings again instead of being missed. */
 	if (read(e->efd, &n, sizeof(n)) < 0 && errno != EAGAIN)
 		return;
+	engine_drain(e, e);
+	/* Sub-engines ring this engine's fd. */
+	for (qc_engine_t *sub = __atomic_load_n(&e->all_subs,
+						 __ATOMIC_ACQUIRE);
+	     sub != NULL; sub = sub->all_next)
+		engine_drain(sub, e);
+}
+
+void
+engine_drain(qc_engine_t *e, qc_engine_t *top)
+{
+	struct engine_event events[ENGINE_EVENTS_MAX];
+	unsigned int nevents, dropped;
+
 	pthread_mutex_lock(&e->lock);
 	nevents = e->nevents;
 	memcpy(events, e->events, nevents * sizeof(events[0]));
 	dropped = e->events_dropped;
 	e->nevents = e->events_dropped = 0;
 	pthread_mutex_unlock(&e->lock);
-	for (unsigned int i = 0; i < nevents && e->event_fn != NULL; i++)
-		e->event_fn((enum qc_event_level)events[i].level,
-			    events[i].text, e->event_context);
-	if (dropped > 0 && e->event_fn != NULL)
-		e->event_fn(QC_EVENT_WARNING, "more engine events than could "
-			    "be kept; some were dropped", e->event_context);
+	for (unsigned int i = 0; i < nevents && top->event_fn != NULL; i++)
+		top->event_fn((enum qc_event_level)events[i].level,
+			      events[i].text, top->event_context);
+	if (dropped > 0 && top->event_fn != NULL)
+		top->event_fn(QC_EVENT_WARNING, "more engine events than "
+			      "could be kept; some were dropped",
+			      top->event_context);
 	/*
 	 * One check at a time off the queue, the callback run without the
 	 * lock: a callback may submit checks, or cancel (and free) another
@@ -718,6 +757,10 @@ qc_engine_let_through(qc_engine_t *e, const qc_check_t *c)
 		return QC_ERR_INVALID;
 	if (c->instance[0] == '\0' || c->stage != QC_STAGE_RCPT)
 		return QC_OK; /* nothing to tie it to */
+	/* Its mailbox is on the backend that answered; the commit adds
+	 * up the recipients of every backend. */
+	if (c->sub != NULL)
+		e = c->sub;
 	countable = c->error == QC_OK && c->verdict == QC_VERDICT_FITS;
 	pthread_mutex_lock(&e->lock);
 	txn = txn_table_get(e->txns, c->instance, 1, engine_now_ms());
@@ -739,14 +782,14 @@ qc_engine_commit(qc_engine_t *e, const char *instance,
 
 	if (e == NULL || instance == NULL)
 		return QC_ERR_INVALID;
+	if (e->backends)
+		return backends_commit(e, instance, recipient_count, size,
+				       outcome_r, counted_r);
 	pthread_mutex_lock(&e->lock);
 	txn = txn_table_get(e->txns, instance, 0, now);
 	if (txn != NULL && txn_complete(txn, recipient_count)) {
 		outcome = QC_COMMIT_COUNTED;
-		for (unsigned int i = 0; i < txn->nkeys; i++)
-			counted += (unsigned int)cache_charge(e->cache,
-						txn->keys[i], size, now);
-		e->counters[QC_COUNTER_COUNTED] += counted;
+		counted = engine_charge(e, txn, size, now);
 	} else if (txn != NULL) {
 		outcome = QC_COMMIT_RECIPIENTS_DIFFER;
 	}
@@ -759,13 +802,41 @@ qc_engine_commit(qc_engine_t *e, const char *instance,
 	return QC_OK;
 }
 
+unsigned int
+engine_charge(qc_engine_t *e, const struct txn *txn, uint64_t size,
+	      uint64_t now)
+{
+	unsigned int counted = 0;
+
+	for (unsigned int i = 0; i < txn->nkeys; i++)
+		counted += (unsigned int)cache_charge(e->cache, txn->keys[i],
+						      size, now);
+	e->counters[QC_COUNTER_COUNTED] += counted;
+	return counted;
+}
+
 uint64_t
 qc_engine_counter(qc_engine_t *e, enum qc_counter which)
 {
-	uint64_t n = 0;
+	uint64_t n;
 
 	if (e == NULL || (unsigned int)which > QC_COUNTER_COUNTED)
 		return 0;
+	n = engine_own_counter(e, which);
+	/* The top engine of backends: its own (checks no backend serves)
+	 * plus every backend's, retired ones too, so totals never drop. */
+	for (qc_engine_t *sub = __atomic_load_n(&e->all_subs,
+						 __ATOMIC_ACQUIRE);
+	     sub != NULL; sub = sub->all_next)
+		n += engine_own_counter(sub, which);
+	return n;
+}
+
+uint64_t
+engine_own_counter(qc_engine_t *e, enum qc_counter which)
+{
+	uint64_t n = 0;
+
 	pthread_mutex_lock(&e->lock);
 	switch (which) {
 	case QC_COUNTER_PENDING:
@@ -804,7 +875,7 @@ int
 qc_engine_new(const qc_config_t *config, qc_engine_t **engine_r)
 {
 	qc_engine_t *e;
-	struct settings set;
+	struct engine_settings set;
 	int ret;
 
 	if (engine_r == NULL)
@@ -832,6 +903,8 @@ qc_engine_new(const qc_config_t *config, qc_engine_t **engine_r)
 			      strerror(errno));
 		return QC_ERR_NOMEM;
 	}
+	if (qc_config_backend_count(config) > 0)
+		return backends_new(e, config);
 	return pool_prepare(e, config, (unsigned int)e->nconnections);
 }
 
@@ -842,6 +915,12 @@ qc_engine_start(qc_engine_t *e)
 
 	if (e == NULL || e->started)
 		return QC_ERR_INVALID;
+	if (e->backends) {
+		ret = backends_start(e);
+		if (ret == QC_OK)
+			e->started = 1;
+		return ret;
+	}
 	ret = pool_launch(e);
 	if (ret != QC_OK)
 		return ret;
@@ -859,23 +938,54 @@ qc_engine_start(qc_engine_t *e)
 int
 qc_engine_reconfigure(qc_engine_t *e, const qc_config_t *config)
 {
-	struct settings set;
+	struct engine_settings set;
 	int ret;
 
 	if (e == NULL || config == NULL)
 		return QC_ERR_INVALID;
+	if (e->backends != (qc_config_backend_count(config) > 0)) {
+		/* The threads of one side are not there to switch to. */
+		qc_errmsg_set(e->errmsg, "a change between one IMAP server "
+			      "and several backends (the backends key) needs "
+			      "a restart; the running configuration stays");
+		return QC_ERR_CONFIG;
+	}
+	if (e->backends)
+		return backends_reconfigure(e, config);
 	/* All or nothing: nothing changes before the new clients exist. */
-	ret = read_settings(e, config, &set);
-	if (ret == QC_OK)
-		ret = pool_prepare(e, config, (unsigned int)set.nconnections);
+	ret = engine_reconf_prepare(e, config, &set);
 	if (ret != QC_OK)
 		return ret;
+	return engine_reconf_apply(e, config, &set);
+}
+
+int
+engine_reconf_prepare(qc_engine_t *e, const qc_config_t *config,
+		      struct engine_settings *set)
+{
+	int ret = read_settings(e, config, set);
+
+	if (ret == QC_OK)
+		ret = pool_prepare(e, config, (unsigned int)set->nconnections);
+	return ret;
+}
+
+void
+engine_reconf_abort(qc_engine_t *e)
+{
+	pool_free_prepared(e);
+}
+
+int
+engine_reconf_apply(qc_engine_t *e, const qc_config_t *config,
+		    const struct engine_settings *set)
+{
 	pthread_mutex_lock(&e->lock);
 	e->config = config;
-	apply_settings(e, &set);
+	apply_settings(e, set);
 	/* The server or the mapping may have changed: old answers go, and
 	 * lookups started before now answer but are not cached. */
-	cache_configure(e->cache, (size_t)set.cache_size, set.cache_ttl_ms);
+	cache_configure(e->cache, (size_t)set->cache_size, set->cache_ttl_ms);
 	cache_flush(e->cache);
 	memset(&e->backoff, 0, sizeof(e->backoff));
 	e->stale_up_to = e->next_job_id;
@@ -890,6 +1000,8 @@ qc_engine_free(qc_engine_t *e, uint64_t wait_ms)
 
 	if (e == NULL)
 		return 0;
+	if (e->backends && (stuck = backends_free(e, wait_ms)) > 0)
+		return stuck; /* their workers still ring e's fd */
 	stuck = pool_stop(e, wait_ms);
 	if (e->timer_running) {
 		pthread_mutex_lock(&e->lock);
@@ -907,8 +1019,8 @@ qc_engine_free(qc_engine_t *e, uint64_t wait_ms)
 	}
 	cache_destroy(&e->cache);
 	txn_table_destroy(&e->txns);
-	if (e->efd >= 0)
-		close(e->efd);
+	if (e->efd >= 0 && e->parent == NULL)
+		close(e->efd); /* a sub-engine's is its top engine's */
 	pthread_mutex_destroy(&e->lock);
 	pthread_cond_destroy(&e->answered_cond);
 	pthread_cond_destroy(&e->wake);

@@ -16,6 +16,7 @@
 
 #include "quotachk.h"
 #include "cache.h"
+#include "qc_private.h"
 #include "txn.h"
 
 #define ENGINE_INFLIGHT_BUCKETS 4096  /* a power of two */
@@ -65,6 +66,12 @@ struct qc_check {
 	struct inflight *inflight;
 	struct qc_check *wait_prev, *wait_next;   /* the lookup's waiters */
 	struct qc_check *answered_next;
+	/* Several backends: the sub-engine serving it, or NULL (answered
+	 * by the engine it was submitted to); route_error: the address
+	 * could not be routed.  Set by the top engine at submission. */
+	struct qc_engine *sub;
+	int route_error;
+	char backend[QC_BACKEND_NAME_MAX];
 };
 
 /* One IMAP command, from the engine to a worker and back. */
@@ -113,8 +120,10 @@ struct engine_event {
 
 struct qc_engine {
 	pthread_mutex_t lock;
-	const qc_config_t *config;
-	/* Settings of config. */
+	const qc_config_t *config;        /* NULL once retired */
+	/* Settings of config.  The rule is a copy: a retired backend's
+	 * lookups in flight still decide after its config is freed. */
+	struct qc_rule rule;
 	uint64_t timeout_ms;
 	uint64_t nconnections;
 	char delimiters[32];
@@ -155,7 +164,63 @@ struct qc_engine {
 	void *event_context;
 	uint64_t counters[QC_COUNTER_COUNTED + 1];
 	char errmsg[ENGINE_ERRMSG_MAX * 2];
+	/*
+	 * Several backends (engine_backends.c).  The top engine then has
+	 * no pool and no timer of its own: a sub-engine per backend does
+	 * the work, each with its own lock, pool, cache, in-flight table
+	 * and backoff, so a hung backend holds up only its own checks.
+	 * Sub-engines ring the top engine's eventfd; its
+	 * qc_engine_process() drains them all.  A backend dropped by a
+	 * reconfiguration retires: it answers what it holds and is freed
+	 * with the top engine.  Lock order: top, then a sub-engine.
+	 * all_subs lists every sub-engine, retired ones too; it only grows
+	 * (at its head, published atomically), so any thread may walk it
+	 * without the lock.
+	 */
+	int backends;                     /* the top engine of backends */
+	struct qc_engine *parent;         /* a sub-engine's top engine */
+	char name[QC_BACKEND_NAME_MAX];   /* a sub-engine's backend */
+	struct qc_engine *subs[QC_BACKENDS_MAX];  /* config's order; lock */
+	unsigned int nsubs;                       /* lock */
+	struct qc_engine *all_subs, *all_next;
 };
+
+/* engine.c, for engine_backends.c. */
+int engine_submit(qc_engine_t *engine, qc_check_t *check, int blocking,
+		  qc_check_done_fn *done, void *context);
+/* The events and answered checks of src, delivered with top's event_fn. */
+void engine_drain(qc_engine_t *src, qc_engine_t *top);
+/* A reconfiguration in two steps, so several engines change together:
+ * prepare (may fail; nothing changes) then apply (cannot fail but for
+ * starting threads).  engine_reconf_abort() undoes a prepare. */
+struct engine_settings {
+	uint64_t timeout_ms, nconnections, cache_ttl_ms, cache_size;
+	char delimiters[32];
+	struct qc_rule rule;
+};
+int engine_reconf_prepare(qc_engine_t *engine, const qc_config_t *config,
+			  struct engine_settings *set);
+int engine_reconf_apply(qc_engine_t *engine, const qc_config_t *config,
+			const struct engine_settings *set);
+void engine_reconf_abort(qc_engine_t *engine);
+/* Count the message on the mailboxes of txn (engine's lock held). */
+unsigned int engine_charge(qc_engine_t *engine, const struct txn *txn,
+			   uint64_t size, uint64_t now_ms);
+uint64_t engine_own_counter(qc_engine_t *engine, enum qc_counter counter);
+
+/* engine_backends.c */
+/* Make engine (fresh from qc_engine_new's set-up) the top engine of
+ * config's backends: a sub-engine per backend. */
+int backends_new(qc_engine_t *engine, const qc_config_t *config);
+/* The sub-engine serving check, NULL to answer it on the top engine
+ * (c->route_error set when the address cannot be routed). */
+qc_engine_t *backends_route(qc_engine_t *engine, qc_check_t *check);
+int backends_start(qc_engine_t *engine);
+int backends_reconfigure(qc_engine_t *engine, const qc_config_t *config);
+unsigned int backends_free(qc_engine_t *engine, uint64_t wait_ms);
+int backends_commit(qc_engine_t *engine, const char *instance,
+		    uint64_t recipient_count, uint64_t size,
+		    enum qc_commit_outcome *outcome_r, unsigned int *counted_r);
 
 /* engine.c: a worker hands its job back (lock held; job freed by it). */
 void engine_job_done(qc_engine_t *engine, struct job *job);

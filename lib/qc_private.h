@@ -96,6 +96,36 @@ int qc_parse_time_ms(const char *text, uint64_t *ms_r);
 /* qc_config_load_file() on an open stream; path names it in messages. */
 int qc_config_load_stream(qc_config_t *config, FILE *fp, const char *path);
 
+/* ---- config_backends.c: several backends chosen by recipient domain ---- */
+#define QC_BACKENDS_MAX 64
+#define QC_BACKEND_NAME_MAX 64   /* with its NUL */
+#define QC_BACKEND_KEYS_TEXT "the imap_* keys, mailbox_format, " \
+	"recipient_delimiter, domains, quota_rule and quota_grace"
+struct qc_backends {
+	unsigned int count;
+	qc_config_t *config[QC_BACKENDS_MAX];   /* owned */
+	char name[QC_BACKENDS_MAX][QC_BACKEND_NAME_MAX];
+};
+/* Free every backend config; the set is then empty. */
+void qc_backends_clear(struct qc_backends *b);
+/* Read the files of main's "backends" (relative to main's directory),
+ * each into a config inheriting main's values; validate each. */
+int qc_backends_load(qc_config_t *main_cfg);
+/* May a backend file set this key? */
+int qc_backend_key_allowed(const char *key);
+/* The name of a backend file: its base name without ".conf"; -1 when
+ * it is not a usable name. */
+int qc_backend_name(const char *path, char *name_r, size_t size);
+
+/* config.c, for config_backends.c */
+/* A config holding main's values, refusing non-backend keys from files. */
+int qc_config_inherit(const qc_config_t *main_cfg, qc_config_t **config_r);
+struct qc_backends *qc_config_backends_of(const qc_config_t *config);
+const char *qc_config_dir(const qc_config_t *config); /* NULL: none */
+char *qc_config_errbuf(qc_config_t *config);         /* QC_ERRMSG_MAX */
+/* The checks of qc_config_validate() for one server (required keys). */
+int qc_config_validate_server(qc_config_t *config);
+
 /* ---- address.c ---- */
 /*
  * Expand a template (%u %d %a %%) for a normalised local part and domain.

@@ -136,13 +136,26 @@ tool_parse_args(const char *progname, const char *synopsis,
 		}
 		idx = find_option(options, noptions, arg, name_len);
 		if (idx >= 0) {
-			if (options[idx].takes_value != (eq != NULL)) {
+			if ((options[idx].takes_value != 0) != (eq != NULL)) {
 				fprintf(stderr, "%s: --%s %s\n", progname,
 					options[idx].name,
 					options[idx].takes_value ?
 					"needs =VALUE" : "takes no value");
 				ret = EXIT_USAGE;
 				goto out;
+			}
+			if (options[idx].takes_value == TOOL_REPEATABLE &&
+			    a->values[idx] != NULL) {
+				char *both;
+
+				if (asprintf(&both, "%s,%s", a->values[idx],
+					     eq + 1) < 0) {
+					ret = EXIT_USAGE;
+					goto out;
+				}
+				free(a->joined[idx]);
+				a->values[idx] = a->joined[idx] = both;
+				continue;
 			}
 			a->values[idx] = eq != NULL ? eq + 1 : "yes";
 			continue;
@@ -205,4 +218,8 @@ tool_args_free(struct tool_args *a)
 	a->config = NULL;
 	free(a->positional);
 	a->positional = NULL;
+	for (int i = 0; i < TOOL_OPTIONS_MAX; i++) {
+		free(a->joined[i]);
+		a->joined[i] = NULL;
+	}
 }

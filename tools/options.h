@@ -15,10 +15,12 @@
 #define EXIT_CONFIG 78 /* sysexits EX_CONFIG */
 
 #define TOOL_OPTIONS_MAX 16
+#define TOOL_REPEATABLE 2
 
 struct tool_option {
 	const char *name;  /* long name without "--" */
-	int takes_value;   /* --name=VALUE */
+	int takes_value;   /* --name=VALUE; TOOL_REPEATABLE: may be given
+			    * again, the values joined with commas */
 	const char *help;
 };
 
@@ -27,6 +29,7 @@ struct tool_args {
 	const char *values[TOOL_OPTIONS_MAX]; /* tool options, NULL if unset */
 	char **positional;
 	int npositional;
+	char *joined[TOOL_OPTIONS_MAX];       /* owned values of repeats */
 };
 
 /*

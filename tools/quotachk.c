@@ -42,9 +42,10 @@ exit_status(int error, enum qc_verdict verdict)
 }
 
 static void
-print_json(const char *address, uint64_t size, int error, const char *detail,
-	   enum qc_verdict verdict, const struct qc_quota *q,
-	   const qc_rule_t *rule, unsigned int flags)
+print_json(const char *address, const char *backend, uint64_t size,
+	   int error, const char *detail, enum qc_verdict verdict,
+	   const struct qc_quota *q, const qc_rule_t *rule,
+	   unsigned int flags)
 {
 	json_object *o = json_object_new_object();
 	int answered = error == QC_OK;
@@ -72,6 +73,10 @@ print_json(const char *address, uint64_t size, int error, const char *detail,
 	 * the verdict is the accepting one. */
 	json_object_object_add(o, "rounding_window", json_object_new_boolean(
 			       answered && (flags & QC_DECISION_IN_WINDOW)));
+	/* The backend that was asked; null without backends, or when no
+	 * backend serves the domain (notchecked). */
+	json_object_object_add(o, "backend", backend != NULL ?
+			       json_object_new_string(backend) : NULL);
 	puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
 	json_object_put(o);
 }
@@ -85,9 +90,9 @@ print_usage(const char *what, const struct qc_usage *u)
 }
 
 static void
-print_text(const char *address, uint64_t size, int error, const char *detail,
-	   enum qc_verdict verdict, const struct qc_quota *q,
-	   unsigned int flags)
+print_text(const char *address, const char *backend, uint64_t size,
+	   int error, const char *detail, enum qc_verdict verdict,
+	   const struct qc_quota *q, unsigned int flags)
 {
 	if (error != QC_OK) {
 		fprintf(stderr, "quotachk: %s: %s\n", address, detail);
@@ -97,8 +102,35 @@ print_text(const char *address, uint64_t size, int error, const char *detail,
 	       q->mailbox[0] ? q->mailbox : "-");
 	print_usage("storage_bytes", &q->storage);
 	print_usage("messages", &q->messages);
-	printf(" size=%llu%s\n", (unsigned long long)size,
+	printf(" size=%llu%s", (unsigned long long)size,
 	       flags & QC_DECISION_IN_WINDOW ? " window=yes" : "");
+	if (backend != NULL)
+		printf(" backend=%s", backend);
+	putchar('\n');
+}
+
+/*
+ * The config of the server to ask: the main one, or with backends the one
+ * serving the address (NULL: none does, the address is not checked).
+ */
+static int
+route(const qc_config_t *config, const char *address,
+      const qc_config_t **server_r, const char **backend_r)
+{
+	unsigned int index;
+	int ret;
+
+	*server_r = config;
+	*backend_r = NULL;
+	if (qc_config_backend_count(config) == 0)
+		return QC_OK;
+	*server_r = NULL;
+	ret = qc_config_backend_for(config, address, &index);
+	if (ret == QC_OK && index != QC_BACKEND_NONE) {
+		*server_r = qc_config_backend(config, index);
+		*backend_r = qc_config_backend_name(config, index);
+	}
+	return ret;
 }
 
 static int
@@ -121,7 +153,8 @@ main(int argc, char **argv)
 	struct qc_quota quota;
 	enum qc_verdict verdict = QC_VERDICT_FITS;
 	uint64_t size = 0;
-	const char *address, *detail;
+	const qc_config_t *server = NULL;
+	const char *address, *detail, *backend = NULL;
 	unsigned int flags = 0;
 	int ret, status;
 
@@ -148,8 +181,12 @@ main(int argc, char **argv)
 		tool_args_free(&args);
 		return EXIT_UNKNOWN;
 	}
-	ret = qc_client_new(args.config, &client);
-	if (ret == QC_OK)
+	ret = route(args.config, address, &server, &backend);
+	if (ret == QC_OK && server == NULL)
+		verdict = QC_VERDICT_NOT_CHECKED; /* no backend serves it */
+	else if (ret == QC_OK)
+		ret = qc_client_new(server, &client);
+	if (ret == QC_OK && server != NULL)
 		ret = qc_client_query(client, address, &quota, &verdict);
 	/* What qc_client_check() does, keeping the window flag. */
 	if (ret == QC_OK && verdict == QC_VERDICT_FITS)
@@ -158,11 +195,13 @@ main(int argc, char **argv)
 	detail = client != NULL && qc_client_errmsg(client)[0] ?
 		 qc_client_errmsg(client) : qc_strerror(ret);
 	if (args.values[OPT_JSON] != NULL)
-		print_json(address, size, ret, detail, verdict, &quota,
+		print_json(address, backend, size, ret, detail, verdict, &quota,
 			   client != NULL ? qc_client_rule(client) :
-			   qc_config_rule(args.config), flags);
+			   qc_config_rule(server != NULL ? server :
+					  args.config), flags);
 	else
-		print_text(address, size, ret, detail, verdict, &quota, flags);
+		print_text(address, backend, size, ret, detail, verdict,
+			   &quota, flags);
 	status = exit_status(ret, verdict);
 	qc_client_free(client);
 	tool_args_free(&args);

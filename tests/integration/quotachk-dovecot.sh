@@ -63,8 +63,8 @@ expect_contains "fixed authzid reuses the connection" "$out" "connects=1 errors=
 
 # quotachk-report with a users file through the master user: Dovecot
 # cannot list other users' mailboxes, so this is how reports run there.
-printf 'alice@example.test\nbob@example.test\ncarol@example.test\ndave@example.test\nnosuchuser@example.test\n' >"$d/users"
-out=$("$QC_BUILD/tools/quotachk-report" "${opts[@]}" --users-file="$d/users" --sort=name)
+printf 'alice@example.test\nbob@example.test\ncarol@example.test\ndave@example.test\nnosuchuser@example.test\n' >"$d/report-users"
+out=$("$QC_BUILD/tools/quotachk-report" "${opts[@]}" --users-file="$d/report-users" --sort=name)
 expect_eq "report: exit (partial: one unknown user)" "$?" 1
 expect_eq "report: values" "$(python3 -c '
 import json, sys

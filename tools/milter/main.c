@@ -189,6 +189,7 @@ log_stats(void)
 		 qc_engine_counter(engine, QC_COUNTER_BACKOFF_ANSWERS),
 		 qc_engine_counter(engine, QC_COUNTER_COUNTED),
 		 qc_engine_counter(engine, QC_COUNTER_CACHE_ENTRIES));
+	decision_log_backends(engine);
 }
 
 /* ---- the socket ---- */

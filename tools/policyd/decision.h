@@ -2,7 +2,8 @@
  * decision.h - the one key=value log line per decision that
  * quotachk-policyd and quotachk-milter both write:
  *
- *   recipient=bob@example.test mailbox=user.bob used=307200 limit=102400
+ *   recipient=bob@example.test mailbox=user.bob [backend=NAME]
+ *   used=307200 limit=102400
  *   [messages=U/L] [accepted_since=N] size=0 [EXTRA] verdict=overquota
  *   action="452 4.2.2 Mailbox full" cached=no ms=1.234
  *   [error=... detail="..."] [window=yes]
@@ -31,5 +32,8 @@ struct decision {
 };
 
 void decision_log(const struct decision *d);
+/* With several backends, one "stats: backend=NAME ..." line each (after
+ * the daemon's own stats line); nothing without. */
+void decision_log_backends(qc_engine_t *engine);
 
 #endif

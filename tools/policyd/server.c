@@ -21,6 +21,7 @@
 
 #include "conn.h"
 #include "listen.h"
+#include "decision.h"
 #include "log.h"
 #include "lookup.h"
 #include "reload.h"
@@ -228,6 +229,7 @@ on_signal(void *context, unsigned int events)
 				  qc_engine_counter(d->engine,
 						    QC_COUNTER_CACHE_ENTRIES),
 				  loop_now_ms());
+			decision_log_backends(d->engine);
 			break;
 		}
 	}

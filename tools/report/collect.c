@@ -58,6 +58,9 @@ add_error(struct report *r, const char *mailbox, const char *message)
 		       mailbox);
 	snprintf(r->errors[r->nerrors].message,
 		 sizeof(r->errors[0].message), "%s", message);
+	snprintf(r->errors[r->nerrors].backend,
+		 sizeof(r->errors[0].backend), "%s",
+		 r->backend != NULL ? r->backend : "");
 	r->nerrors++;
 }
 
@@ -74,6 +77,19 @@ add_entry(struct report *r, const char *name, const struct qc_quota *q)
 	copy_printable(e->root, sizeof(e->root), q->root);
 	e->storage = q->storage;
 	e->messages = q->messages;
+	snprintf(e->backend, sizeof(e->backend), "%s",
+		 r->backend != NULL ? r->backend : "");
+}
+
+/* A backend that could not be asked at all: an error of the report,
+ * which goes on with the other backends. */
+void
+report_backend_failed(struct report *r)
+{
+	char name[QC_MAILBOX_MAX];
+
+	snprintf(name, sizeof(name), "(backend %s)", r->backend);
+	add_error(r, name, r->failure);
 }
 
 /* A lookup's outcome: an entry, an error, or nothing (no mailbox). */
@@ -235,6 +251,7 @@ report_collect_users(qc_client_t *client, const char *users_file,
 	char line[1024];
 	char **names = NULL;
 	size_t n = 0, cap = 0;
+	int ret;
 
 	if (fp == NULL) {
 		snprintf(r->failure, sizeof(r->failure), "cannot read "
@@ -248,6 +265,20 @@ report_collect_users(qc_client_t *client, const char *users_file,
 		address[strcspn(address, " \t\r\n#")] = '\0';
 		if (address[0] == '\0')
 			continue;
+		if (r->backends_of != NULL) {
+			unsigned int index;
+
+			/* Each backend asks only for its own addresses;
+			 * an unroutable one is listed once, by the first. */
+			ret = qc_config_backend_for(r->backends_of, address,
+						    &index);
+			if (ret == QC_ERR_ADDRESS && r->first_pass) {
+				add_error(r, address, qc_strerror(ret));
+				continue;
+			}
+			if (ret != QC_OK || index != r->backend_index)
+				continue;
+		}
 		names = grow(names, &cap, n, sizeof(*names));
 		if ((names[n] = strdup(address)) != NULL)
 			n++;
@@ -257,7 +288,6 @@ report_collect_users(qc_client_t *client, const char *users_file,
 	for (size_t i = 0; i < n && !r->failed; i++) {
 		struct qc_quota q;
 		enum qc_verdict verdict = QC_VERDICT_NO_QUOTA;
-		int ret;
 
 		ret = qc_client_query(client, names[i], &q, &verdict);
 		if (record(client, r, names[i], ret, &q, verdict) < 0) {
@@ -278,5 +308,6 @@ report_free(struct report *r)
 {
 	free(r->entries);
 	free(r->errors);
+	free(r->backends);
 	memset(r, 0, sizeof(*r));
 }

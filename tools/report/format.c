@@ -103,6 +103,29 @@ usage_json(const struct qc_usage *u)
 	return o;
 }
 
+static json_object *
+backends_json(const struct report *r)
+{
+	json_object *a = json_object_new_array();
+
+	for (size_t i = 0; i < r->nbackends; i++) {
+		const struct report_backend *b = &r->backends[i];
+		json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "name",
+				       json_object_new_string(b->name));
+		json_object_object_add(o, "server",
+				       json_object_new_string(b->server));
+		json_object_object_add(o, "success",
+				       json_object_new_boolean(!b->failed));
+		if (b->failed)
+			json_object_object_add(o, "failure",
+					json_object_new_string(b->failure));
+		json_object_array_add(a, o);
+	}
+	return a;
+}
+
 int
 report_json(FILE *fp, const struct report *r)
 {
@@ -127,6 +150,9 @@ report_json(FILE *fp, const struct report *r)
 
 		json_object_object_add(o, "mailbox",
 				       json_object_new_string(e->mailbox));
+		if (r->with_backends)
+			json_object_object_add(o, "backend",
+					json_object_new_string(e->backend));
 		json_object_object_add(o, "quota_root", e->root[0] ?
 				       json_object_new_string(e->root) : NULL);
 		json_object_object_add(o, "storage", usage_json(&e->storage));
@@ -146,6 +172,9 @@ report_json(FILE *fp, const struct report *r)
 
 		json_object_object_add(o, "mailbox",
 				       json_object_new_string(r->errors[i].mailbox));
+		if (r->with_backends)
+			json_object_object_add(o, "backend",
+				json_object_new_string(r->errors[i].backend));
 		json_object_object_add(o, "message",
 				       json_object_new_string(r->errors[i].message));
 		json_object_array_add(errors, o);
@@ -161,6 +190,8 @@ report_json(FILE *fp, const struct report *r)
 			       json_object_new_uint64(limit));
 	json_object_object_add(totals, "duration_seconds",
 			       json_object_new_double(r->duration));
+	if (r->with_backends)
+		json_object_object_add(top, "backends", backends_json(r));
 	json_object_object_add(top, "mailboxes", boxes);
 	json_object_object_add(top, "errors", errors);
 	json_object_object_add(top, "totals", totals);
@@ -191,11 +222,16 @@ human(uint64_t bytes, char *buf, size_t size)
 int
 report_table(FILE *fp, const struct report *r)
 {
-	size_t width = strlen("MAILBOX");
+	size_t width = strlen("MAILBOX"), bwidth = strlen("BACKEND");
 
-	for (size_t i = 0; i < r->nentries; i++)
+	for (size_t i = 0; i < r->nentries; i++) {
 		if (strlen(r->entries[i].mailbox) > width)
 			width = strlen(r->entries[i].mailbox);
+		if (strlen(r->entries[i].backend) > bwidth)
+			bwidth = strlen(r->entries[i].backend);
+	}
+	if (r->with_backends)
+		fprintf(fp, "%-*s ", (int)bwidth, "BACKEND");
 	fprintf(fp, "%-*s %12s %12s %8s %14s\n", (int)width, "MAILBOX",
 		"USED", "LIMIT", "PERCENT", "MESSAGES");
 	for (size_t i = 0; i < r->nentries; i++) {
@@ -213,12 +249,18 @@ report_table(FILE *fp, const struct report *r)
 			snprintf(msgs, sizeof(msgs), "%llu/%llu",
 				 (unsigned long long)e->messages.used,
 				 (unsigned long long)e->messages.limit);
+		if (r->with_backends)
+			fprintf(fp, "%-*s ", (int)bwidth, e->backend);
 		fprintf(fp, "%-*s %12s %12s %8s %14s\n", (int)width,
 			e->mailbox, used, limit, pct, msgs);
 	}
-	for (size_t i = 0; i < r->nerrors; i++)
-		fprintf(fp, "error: %s: %s\n", r->errors[i].mailbox,
+	for (size_t i = 0; i < r->nerrors; i++) {
+		fprintf(fp, "error: ");
+		if (r->with_backends)
+			fprintf(fp, "backend %s: ", r->errors[i].backend);
+		fprintf(fp, "%s: %s\n", r->errors[i].mailbox,
 			r->errors[i].message);
+	}
 	if (r->failed)
 		fprintf(fp, "error: %s\n", r->failure);
 	return 0;
@@ -252,7 +294,13 @@ prom_family(FILE *fp, const struct report *r, const char *name,
 
 		if (!u->limited)
 			continue;
-		fprintf(fp, "%s{mailbox=\"", name);
+		fprintf(fp, "%s{", name);
+		if (r->with_backends) {
+			fprintf(fp, "backend=\"");
+			prom_label(fp, e->backend);
+			fprintf(fp, "\",");
+		}
+		fprintf(fp, "mailbox=\"");
 		prom_label(fp, e->mailbox);
 		fprintf(fp, "\"} %llu\n", (unsigned long long)(limit ?
 			u->limit : u->used));
@@ -278,6 +326,17 @@ report_prometheus(FILE *fp, const struct report *r)
 	fprintf(fp, "# HELP quotachk_report_success 1 if the IMAP server "
 		"was asked successfully.\n# TYPE quotachk_report_success "
 		"gauge\nquotachk_report_success %d\n", r->failed ? 0 : 1);
+	if (r->with_backends) {
+		fprintf(fp, "# HELP quotachk_report_backend_success 1 if the "
+			"backend was asked successfully.\n# TYPE "
+			"quotachk_report_backend_success gauge\n");
+		for (size_t i = 0; i < r->nbackends; i++) {
+			fprintf(fp, "quotachk_report_backend_success{"
+				"backend=\"");
+			prom_label(fp, r->backends[i].name);
+			fprintf(fp, "\"} %d\n", r->backends[i].failed ? 0 : 1);
+		}
+	}
 	fprintf(fp, "# HELP quotachk_report_duration_seconds How long the "
 		"report took.\n# TYPE quotachk_report_duration_seconds gauge\n"
 		"quotachk_report_duration_seconds %.3f\n", r->duration);

@@ -14,6 +14,7 @@ struct report_entry {
 	char root[QC_MAILBOX_MAX];    /* "" when the mailbox has no quota */
 	struct qc_usage storage;      /* bytes */
 	struct qc_usage messages;
+	char backend[QC_MAILBOX_MAX / 8]; /* its backend; "" without */
 };
 
 struct progress;
@@ -21,6 +22,15 @@ struct progress;
 struct report_error {
 	char mailbox[QC_MAILBOX_MAX];
 	char message[256];
+	char backend[QC_MAILBOX_MAX / 8];
+};
+
+/* With several backends: one per backend reported. */
+struct report_backend {
+	char name[QC_MAILBOX_MAX / 8];
+	char server[512];
+	int failed;              /* it could not be asked at all */
+	char failure[600];
 };
 
 struct report {
@@ -34,6 +44,15 @@ struct report {
 	struct report_error *errors;
 	size_t nerrors, errors_cap;
 	struct progress *progress; /* progress.h; NULL: none shown */
+	/* Several backends: entries and errors name theirs, and the
+	 * outputs gain a backend field, column or label. */
+	int with_backends;
+	const char *backend;     /* the one being collected, or "" */
+	const qc_config_t *backends_of;  /* routes --users-file lines */
+	unsigned int backend_index;
+	int first_pass;          /* the first backend collected */
+	struct report_backend *backends;
+	size_t nbackends;
 };
 
 /* Percent of a limit used; 0 for an unlimited resource. */
@@ -45,6 +64,9 @@ int report_collect_list(qc_client_t *client, const qc_config_t *config,
 int report_collect_users(qc_client_t *client, const char *users_file,
 			 struct report *r);
 void report_free(struct report *r);
+/* r->backend could not be asked (r->failure says why): make that an
+ * error of the report, which goes on with the other backends. */
+void report_backend_failed(struct report *r);
 
 /* format.c */
 enum report_sort { SORT_PERCENT, SORT_NAME, SORT_USED };
