@@ -116,12 +116,27 @@ metrics_snapshot(qc_engine_t *engine, struct metrics_snapshot *s)
 	s->latency_sum_us = get(&m.latency_sum_us);
 	if (engine == NULL)
 		return;
-	s->engines[0].labels[0] = '\0';
-	for (unsigned int c = 0; c < METRICS_ENGINE_COUNTERS; c++)
-		s->engines[0].counter[c] =
-			qc_engine_counter(engine, (enum qc_counter)c);
-	s->nengines = 1;
-	/* An engine of several backends adds one entry each here, labelled
-	 * with metrics_label(..., "backend", name): the renderer already
-	 * writes every entry as a sample of each engine family. */
+	/* With backends, each backend's counters carry its name and no
+	 * unlabelled total is written beside them, so that sum() over a
+	 * family stays right.  More backends than entries: the total. */
+	unsigned int n = qc_engine_backend_count(engine);
+
+	if (n == 0 || n > METRICS_ENGINES_MAX) {
+		s->engines[0].labels[0] = '\0';
+		for (unsigned int c = 0; c < METRICS_ENGINE_COUNTERS; c++)
+			s->engines[0].counter[c] =
+				qc_engine_counter(engine, (enum qc_counter)c);
+		s->nengines = 1;
+		return;
+	}
+	for (unsigned int i = 0; i < n; i++) {
+		struct metrics_engine *e = &s->engines[i];
+
+		metrics_label(e->labels, sizeof(e->labels), "backend",
+			      qc_engine_backend_name(engine, i));
+		for (unsigned int c = 0; c < METRICS_ENGINE_COUNTERS; c++)
+			e->counter[c] = qc_engine_backend_counter(
+				engine, i, (enum qc_counter)c);
+	}
+	s->nengines = n;
 }

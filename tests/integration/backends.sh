@@ -53,6 +53,7 @@ chown nobody "$TMP/cyrus.pass" "$TMP/dovecot.pass"
 chmod 600 "$TMP/cyrus.pass" "$TMP/dovecot.pass"
 ERROR_ACTION="451 4.3.0 quotachk test: backend not answering"
 PD_PORT=$(free_port)
+STATS_PORT=$(free_port "$PD_PORT")
 
 # Keys both backends share are in the main file; each file has its own.
 cat >"$TMP/cyrus.conf" <<EOF
@@ -81,6 +82,7 @@ imap_connections = 2
 cache_ttl = 0
 action_error = $ERROR_ACTION
 listen = inet:127.0.0.1:$PD_PORT
+stats_listen = inet:127.0.0.1:$STATS_PORT
 user = nobody
 log = stderr
 backends = cyrus.conf, dovecot.conf
@@ -277,6 +279,21 @@ expect_contains "[stats] a line for Cyrus with its timeouts" "$stats" "stats: ba
 expect_contains "[stats] Dovecot: no error, no timeout" "$(grep -o 'backend=dovecot .*' <<<"$stats")" "imap_errors=0 timeouts=0"
 cy_timeouts=$(grep -o 'backend=cyrus .*' <<<"$stats" | grep -Eo 'timeouts=[0-9]+' | cut -d= -f2)
 [ "${cy_timeouts:-0}" -ge 1 ] && pass "[stats] Cyrus timeouts=$cy_timeouts" || fail "[stats] Cyrus timeouts=${cy_timeouts:-none}"
+
+# The same per backend on /metrics: labelled samples, no unlabelled total.
+metrics=$(curl -sS --max-time 5 "http://127.0.0.1:$STATS_PORT/metrics")
+mt=$(grep -E '^quotachk_timeouts_total\{backend="cyrus"\} [0-9]+$' <<<"$metrics" | awk '{print $2}')
+[ "${mt:-0}" -ge 1 ] && pass "[metrics] quotachk_timeouts_total{backend=\"cyrus\"} $mt" ||
+	fail "[metrics] no Cyrus timeouts on /metrics: $(grep '^quotachk_timeouts_total' <<<"$metrics")"
+expect_contains "[metrics] Dovecot's checks labelled" "$(grep '^quotachk_checks_total' <<<"$metrics")" 'quotachk_checks_total{backend="dovecot"}'
+expect_eq "[metrics] no unlabelled engine total beside the backends" \
+	"$(grep -c '^quotachk_checks_total ' <<<"$metrics")" 0
+if promtool=$(bash "$QC_SERVERS/install-deps.sh" --print-promtool 2>/dev/null) &&
+	out=$("$promtool" check metrics <<<"$metrics" 2>&1); then
+	pass "[metrics] promtool check metrics accepts the per-backend samples"
+else
+	fail "[metrics] promtool: ${out:-no promtool}"
+fi
 
 # Cyrus back: its answers are right again within the backoff.
 ok=
