@@ -175,6 +175,32 @@ Test(progress, writer_clears_the_line_after_a_failure)
 	free(text);
 }
 
+/* A shorter line after a longer one leaves the longer one's padding on
+ * screen: the blank after a failure covers all of it. */
+Test(progress, writer_blank_covers_the_widest_line)
+{
+	char *text = NULL;
+	size_t size = 0;
+	FILE *fp = open_memstream(&text, &size);
+	struct progress *p = progress_new(fp);
+	const char *tail;
+	size_t wide = strlen("quotachk-report: listing mailboxes, "
+			     "123456 so far");
+
+	progress_counting(p, 123456);
+	progress_update(p, 0, 5);  /* a new phase: drawn at once */
+	progress_finish(p, 1);
+	fclose(fp);
+	tail = strrchr(text, '\r');
+	cr_assert_not_null(tail);
+	while (tail > text && tail[-1] == ' ')
+		tail--;
+	cr_assert(tail > text && tail[-1] == '\r', "%s", text);
+	cr_expect_geq(strspn(tail, " "), wide, "blank of %zu, line of %zu",
+		      strspn(tail, " "), wide);
+	free(text);
+}
+
 /* Nothing drawn (the server failed before the LIST): nothing written. */
 Test(progress, writer_writes_nothing_when_nothing_was_drawn)
 {

@@ -71,7 +71,7 @@ struct progress {
 	enum phase phase;
 	double start;     /* of the asking phase */
 	double last_draw;
-	size_t width;     /* of the line now on screen */
+	size_t width;     /* columns written so far, padding included */
 	size_t done, total;
 };
 
@@ -109,7 +109,10 @@ draw(struct progress *p, const char *line, double t)
 		fwrite(out, 1, (size_t)n < sizeof(out) ? (size_t)n :
 		       sizeof(out) - 1, p->fp);
 	fflush(p->fp);
-	p->width = len;
+	/* The columns written so far, padding included: what a blank must
+	 * cover (a shorter line leaves the padding of a longer one). */
+	if (len > p->width)
+		p->width = len;
 	p->last_draw = t;
 }
 
