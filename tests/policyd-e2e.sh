@@ -299,18 +299,15 @@ mpid=$(cat "$TMP/cyrus/master.pid")
 HUNG_PIDS="$mpid $(_qc_descendants "$mpid" | tr '\n' ' ')"
 sleep 1.1
 kill -STOP $HUNG_PIDS
-policy ask "$PD_PORT" 10 carol@example.test >"$TMP/term.out" &
-client=$!
-# The request must be in the daemon's hands before SIGTERM: wait for the
-# client's connection (python may take seconds to start on a busy
-# machine), then a moment for the request line to arrive.
-for _ in $(seq 1 100); do
-    ss -Htn state established "( dport = :$PD_PORT )" | grep -q . && break
-    sleep 0.1
-done
-sleep 0.3
+# The request is written from this shell, so it is in the daemon's hands
+# before SIGTERM whatever a client program's start-up costs.
+exec {term_fd}<>"/dev/tcp/127.0.0.1/$PD_PORT"
+printf 'request=smtpd_access_policy\nprotocol_state=RCPT\nclient_address=192.0.2.1\nrecipient=carol@example.test\nsize=0\n\n' >&"$term_fd"
+sleep 0.5
 kill -TERM "$PD_PID"
-wait "$client"
+IFS= read -r -t 10 -u "$term_fd" term_line || term_line=
+exec {term_fd}<&-
+echo "$term_line" >"$TMP/term.out"
 expect "SIGTERM: request in hand still answered" '^action=DUNNO$' "$(cat "$TMP/term.out")"
 wait "$PD_PID"
 rc=$?
