@@ -175,9 +175,15 @@ start_fake 0 ok --storage "0 100"
 NEW_PORT=$FAKE_PORT
 write_conf "$OLD_PORT" 60s
 reload
+asked=$(grep -c 'command GETQUOTAROOT' "$TMP/fake.log")
 ( ask bob@example.test >"$TMP/slow.answer" ) &
 slow=$!
-sleep 0.4    # the slow lookup is under way on the old server
+# The reload must come while the slow lookup is under way on the old
+# server: wait for its command there (the client's start-up time varies).
+for _ in $(seq 200); do
+	[ "$(grep -c 'command GETQUOTAROOT' "$TMP/fake.log")" -gt "$asked" ] && break
+	sleep 0.05
+done
 write_conf "$NEW_PORT" 60s
 reload
 wait "$slow"
