@@ -333,9 +333,22 @@ write_conf "$TMP/spawn.conf"
 # spawn(8) connects stderr to smtpd too: the wrapper sends the log to a file.
 : >"$TMP/spawn.log"
 chown nobody "$TMP/spawn.log"
+# spawn(8) runs the daemon as nobody, who may not reach the build tree
+# (a checkout in /root, mode 0700, on a fresh Debian): it gets a copy in
+# $TMP, with the library beside it when the build tree's program is
+# libtool's wrapper script.
+spawn_bin=$TMP/spawn-bin
+mkdir -p "$spawn_bin"
+if [[ -z ${QC_POLICYD:-} && -x $BUILD/tools/.libs/quotachk-policyd ]]; then
+    cp "$BUILD/tools/.libs/quotachk-policyd" "$spawn_bin/"
+    cp -P "$BUILD"/lib/.libs/libquotachk.so* "$spawn_bin/"
+else
+    cp "$POLICYD" "$spawn_bin/"
+fi
+chmod -R a+rX "$spawn_bin"
 cat >"$TMP/policyd-spawn" <<EOF
 #!/bin/sh
-exec "$POLICYD" -c "$TMP/spawn.conf" 2>>"$TMP/spawn.log"
+LD_LIBRARY_PATH=$spawn_bin exec "$spawn_bin/quotachk-policyd" -c "$TMP/spawn.conf" 2>>"$TMP/spawn.log"
 EOF
 chmod 755 "$TMP/policyd-spawn"
 "$SERVERS/postfix.sh" start "$TMP/postfix-spawn" --spawn "$TMP/policyd-spawn" \

@@ -52,9 +52,10 @@ step "full test suite under AddressSanitizer + UBSan"
 # Reports go to files as well as exit codes: Criterion runs each test in a
 # child whose leak report does not change the runner's status, and some
 # integration checks look at output only.  Any report file fails the run.
-san_logs=$root/_build-asan-reports
-rm -rf "$san_logs"; mkdir -p "$san_logs"
-# The daemon drops to nobody: it must be able to write its report too.
+# The daemon drops to nobody: it must be able to write its report too,
+# so the reports go to /tmp, not under a checkout nobody may not reach
+# (/root is 0700 on a fresh Debian).
+san_logs=$(mktemp -d /tmp/qc-sanitizer-reports.XXXXXX)
 chmod 1777 "$san_logs"
 ASAN_OPTIONS=detect_leaks=1:log_path=$san_logs/asan \
 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:log_path=$san_logs/ubsan \
@@ -64,6 +65,7 @@ if compgen -G "$san_logs/*" >/dev/null; then
 	head -n 60 "$san_logs"/* >&2
 	exit 1
 fi
+rmdir "$san_logs"
 echo "no sanitizer reports"
 
 step "fuzzing (${QC_FUZZ_SECONDS:-60} s per target)"
