@@ -569,8 +569,9 @@ QC_EXPORT uint64_t qc_engine_counter(qc_engine_t *engine,
  * qc_engine_counter() is the sum over the backends (QC_COUNTER_BACKING_OFF:
  * how many back off); these give one backend's.  index follows the
  * config's order; the count is 0 without backends.  Names are owned by
- * the engine, valid until it is reconfigured or freed.  Call them from
- * the thread that reconfigures the engine.  A reconfiguration may change
+ * the engine, valid until it is freed.  They may be called from any
+ * thread, also during a reconfiguration (a metrics thread does), which
+ * may change the count and order.  A reconfiguration may change
  * the backends (a backend no longer listed answers what it holds, then
  * idles until the engine is freed) but not switch between one server and
  * backends: that is refused (QC_ERR_CONFIG) and needs a restart.

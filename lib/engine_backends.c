@@ -287,15 +287,33 @@ backends_commit(qc_engine_t *e, const char *instance,
 unsigned int
 qc_engine_backend_count(const qc_engine_t *e)
 {
-	return e != NULL ? e->nsubs : 0;
+	/* A metrics thread may ask while the controlling thread reloads. */
+	qc_engine_t *m = (qc_engine_t *)e;
+	unsigned int n;
+
+	if (e == NULL)
+		return 0;
+	pthread_mutex_lock(&m->lock);
+	n = m->nsubs;
+	pthread_mutex_unlock(&m->lock);
+	return n;
 }
 
+/* The name lives in the sub-engine, which is only freed with the engine
+ * (a retired backend idles): it outlives any reload. */
 const char *
 qc_engine_backend_name(const qc_engine_t *e, unsigned int index)
 {
-	if (e == NULL || index >= e->nsubs)
+	qc_engine_t *m = (qc_engine_t *)e;
+	const char *name = NULL;
+
+	if (e == NULL)
 		return NULL;
-	return e->subs[index]->name;
+	pthread_mutex_lock(&m->lock);
+	if (index < m->nsubs)
+		name = m->subs[index]->name;
+	pthread_mutex_unlock(&m->lock);
+	return name;
 }
 
 uint64_t

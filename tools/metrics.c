@@ -129,14 +129,16 @@ metrics_snapshot(qc_engine_t *engine, struct metrics_snapshot *s)
 		s->nengines = 1;
 		return;
 	}
-	for (unsigned int i = 0; i < n; i++) {
-		struct metrics_engine *e = &s->engines[i];
+	for (s->nengines = 0; s->nengines < n; s->nengines++) {
+		struct metrics_engine *e = &s->engines[s->nengines];
+		/* NULL: a reload in the meantime left fewer backends. */
+		const char *name = qc_engine_backend_name(engine, s->nengines);
 
-		metrics_label(e->labels, sizeof(e->labels), "backend",
-			      qc_engine_backend_name(engine, i));
+		if (name == NULL)
+			break;
+		metrics_label(e->labels, sizeof(e->labels), "backend", name);
 		for (unsigned int c = 0; c < METRICS_ENGINE_COUNTERS; c++)
 			e->counter[c] = qc_engine_backend_counter(
-				engine, i, (enum qc_counter)c);
+				engine, s->nengines, (enum qc_counter)c);
 	}
-	s->nengines = n;
 }
