@@ -14,7 +14,7 @@ mkdir -p "$work/crashes"
 cc=${CLANG:-clang}
 flags=(-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 	-D_GNU_SOURCE -I"$top/include" -I"$top/lib" -I"$top/tools")
-pure=("$top"/lib/{address,cache_key,config,decide,errors,imap_parse,imap_quote,password,rule,url_list}.c)
+pure=("$top"/lib/{address,cache_key,config,config_backends,decide,errors,imap_parse,imap_quote,password,rule,url_list}.c)
 
 seed_imap() {
 	local out=$1 n=0 f
